@@ -1,0 +1,234 @@
+package gatehouse
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"sync"
+)
+
+// Hooks are called after (or before) the account flows. Every field may be
+// nil. Hooks never receive a plain-text password. A hook's error does not
+// undo the change it follows; it is returned by the Manager's method (Before
+// hooks do stop the change).
+type Hooks struct {
+	AfterRegister func(ctx context.Context, u *User) error
+	AfterLogin    func(ctx context.Context, u *User) error
+	// AfterUpdate receives the names of the fields that changed, such as
+	// "email", "password" or a custom field's name.
+	AfterUpdate  func(ctx context.Context, u *User, changed []string) error
+	BeforeDelete func(ctx context.Context, u *User) error
+	AfterDelete  func(ctx context.Context, u *User) error
+}
+
+// Manager runs the account flows on a UserStore: register, check
+// credentials, update, delete. It knows nothing of HTTP.
+type Manager struct {
+	Users     UserStore
+	Hasher    Hasher
+	Passwords PasswordValidator // nil accepts every password
+	Hooks     Hooks
+
+	dummyOnce sync.Once
+	dummyHash string
+	dummyErr  error
+}
+
+// UserCreate is a registration.
+type UserCreate struct {
+	Email    string
+	Password string
+	Fields   map[string]any
+}
+
+// Register creates an active, unverified, non-superuser account. The
+// password is validated first, so an existing e-mail with a bad password
+// gets the password error, as in the contract.
+func (m *Manager) Register(ctx context.Context, c UserCreate) (*User, error) {
+	u := &User{Email: c.Email, IsActive: true, Fields: c.Fields}
+	if err := m.validatePassword(ctx, c.Password, u, CodeRegisterInvalidPassword); err != nil {
+		return nil, err
+	}
+	switch _, err := m.Users.FindUserByEmail(ctx, c.Email); ErrorCode(err) {
+	case "":
+		return nil, &Error{Code: CodeRegisterUserAlreadyExists}
+	case CodeNotFound:
+	default:
+		return nil, err
+	}
+	hash, err := m.Hasher.Hash(ctx, c.Password)
+	if err != nil {
+		return nil, err
+	}
+	u.HashedPassword = hash
+	if err := m.Users.CreateUser(ctx, u); err != nil {
+		if ErrorCode(err) == CodeConflict {
+			// Lost a race with a concurrent registration: the unique
+			// index decided.
+			return nil, &Error{Code: CodeRegisterUserAlreadyExists}
+		}
+		return nil, err
+	}
+	if h := m.Hooks.AfterRegister; h != nil {
+		if err := h(ctx, u); err != nil {
+			return u, err
+		}
+	}
+	return u, nil
+}
+
+// Authenticate checks an e-mail and password. Unknown e-mail, wrong password
+// and inactive account all give CodeLoginBadCredentials, and an unknown
+// e-mail still costs one password hash so timing does not tell them apart.
+// A hash with old parameters is replaced by a current one.
+func (m *Manager) Authenticate(ctx context.Context, email, password string) (*User, error) {
+	u, err := m.Users.FindUserByEmail(ctx, email)
+	if err != nil {
+		if ErrorCode(err) != CodeNotFound {
+			return nil, err
+		}
+		if dummy, derr := m.dummy(ctx); derr == nil {
+			m.Hasher.Verify(ctx, password, dummy)
+		}
+		return nil, &Error{Code: CodeLoginBadCredentials}
+	}
+	ok, rehash, err := m.Hasher.Verify(ctx, password, u.HashedPassword)
+	if err != nil {
+		return nil, err
+	}
+	if !ok || !u.IsActive {
+		return nil, &Error{Code: CodeLoginBadCredentials}
+	}
+	if rehash != "" {
+		updated, err := m.Users.UpdateUser(ctx, u.ID, UserUpdate{HashedPassword: &rehash})
+		if err != nil {
+			return nil, err
+		}
+		u = updated
+	}
+	return u, nil
+}
+
+// dummy returns a hash of a random password, made once, that Authenticate
+// verifies against when the e-mail is unknown.
+func (m *Manager) dummy(ctx context.Context) (string, error) {
+	m.dummyOnce.Do(func() {
+		m.dummyHash, m.dummyErr = m.Hasher.Hash(ctx, rand.Text())
+	})
+	return m.dummyHash, m.dummyErr
+}
+
+// LoggedIn runs the AfterLogin hook; call it once a token was issued.
+func (m *Manager) LoggedIn(ctx context.Context, u *User) error {
+	if h := m.Hooks.AfterLogin; h != nil {
+		return h(ctx, u)
+	}
+	return nil
+}
+
+// UserChange is an update as a client asks for it: only non-nil fields
+// change. Password is plain text; the Manager validates and hashes it.
+type UserChange struct {
+	Email       *string
+	Password    *string
+	IsActive    *bool
+	IsSuperuser *bool
+	IsVerified  *bool
+	Fields      map[string]any
+}
+
+// Update applies a change to u. A safe update (a user changing themself)
+// ignores IsActive, IsSuperuser and IsVerified. The password is checked
+// before the e-mail. A changed e-mail clears IsVerified unless an unsafe
+// update sets it explicitly.
+func (m *Manager) Update(ctx context.Context, u *User, c UserChange, safe bool) (*User, error) {
+	var upd UserUpdate
+	var changed []string
+	if c.Password != nil {
+		if err := m.validatePassword(ctx, *c.Password, u, CodeUpdateUserInvalidPassword); err != nil {
+			return nil, err
+		}
+		hash, err := m.Hasher.Hash(ctx, *c.Password)
+		if err != nil {
+			return nil, err
+		}
+		upd.HashedPassword = &hash
+		changed = append(changed, "password")
+	}
+	if c.Email != nil && *c.Email != u.Email {
+		switch _, err := m.Users.FindUserByEmail(ctx, *c.Email); ErrorCode(err) {
+		case "":
+			return nil, &Error{Code: CodeUpdateUserEmailAlreadyExists}
+		case CodeNotFound:
+		default:
+			return nil, err
+		}
+		upd.Email = c.Email
+		notVerified := false
+		upd.IsVerified = &notVerified
+		changed = append(changed, "email")
+	}
+	if !safe {
+		if c.IsActive != nil {
+			upd.IsActive = c.IsActive
+			changed = append(changed, "is_active")
+		}
+		if c.IsSuperuser != nil {
+			upd.IsSuperuser = c.IsSuperuser
+			changed = append(changed, "is_superuser")
+		}
+		if c.IsVerified != nil {
+			upd.IsVerified = c.IsVerified
+			changed = append(changed, "is_verified")
+		}
+	}
+	if len(c.Fields) > 0 {
+		upd.Fields = c.Fields
+		for name := range c.Fields {
+			changed = append(changed, name)
+		}
+	}
+	updated, err := m.Users.UpdateUser(ctx, u.ID, upd)
+	if err != nil {
+		if ErrorCode(err) == CodeConflict {
+			return nil, &Error{Code: CodeUpdateUserEmailAlreadyExists}
+		}
+		return nil, err
+	}
+	if h := m.Hooks.AfterUpdate; h != nil {
+		if err := h(ctx, updated, changed); err != nil {
+			return updated, err
+		}
+	}
+	return updated, nil
+}
+
+// Delete removes u, running BeforeDelete (which can stop it) and AfterDelete.
+func (m *Manager) Delete(ctx context.Context, u *User) error {
+	if h := m.Hooks.BeforeDelete; h != nil {
+		if err := h(ctx, u); err != nil {
+			return err
+		}
+	}
+	if err := m.Users.DeleteUser(ctx, u.ID); err != nil {
+		return err
+	}
+	if h := m.Hooks.AfterDelete; h != nil {
+		return h(ctx, u)
+	}
+	return nil
+}
+
+// validatePassword runs the validator and gives a rejection the code of the
+// route that asked (code), keeping its reason.
+func (m *Manager) validatePassword(ctx context.Context, password string, u *User, code Code) error {
+	if m.Passwords == nil {
+		return nil
+	}
+	err := m.Passwords.ValidatePassword(ctx, password, u)
+	var e *Error
+	if errors.As(err, &e) && e.Code == CodeInvalidPassword {
+		return &Error{Code: code, Reason: e.Reason}
+	}
+	return err
+}
