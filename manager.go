@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"maps"
+	"slices"
 	"sync"
 )
 
@@ -184,9 +186,7 @@ func (m *Manager) Update(ctx context.Context, u *User, c UserChange, safe bool) 
 	}
 	if len(c.Fields) > 0 {
 		upd.Fields = c.Fields
-		for name := range c.Fields {
-			changed = append(changed, name)
-		}
+		changed = append(changed, slices.Sorted(maps.Keys(c.Fields))...)
 	}
 	updated, err := m.Users.UpdateUser(ctx, u.ID, upd)
 	if err != nil {

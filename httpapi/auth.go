@@ -1,0 +1,120 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/gatehouse/gatehouse"
+)
+
+// login answers POST /auth/NAME/login: form fields username and password,
+// checked in the contract's order, then the backend's token and response.
+func (a *api) login(name string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		b, _ := a.Authenticator.Backend(name)
+		form, err := a.readForm(w, r)
+		if err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+		var errs validationError
+		if v, ok := form["grant_type"]; ok && len(v) > 0 && v[0] != "password" {
+			errs = append(errs, invalid("string_pattern_mismatch", "String should match pattern '^password$'", v[0], "body", "grant_type")...)
+		}
+		username, ok := formValue(form, "username")
+		if !ok {
+			errs = append(errs, missing("body", "username")...)
+		}
+		password, ok := formValue(form, "password")
+		if !ok {
+			errs = append(errs, missing("body", "password")...)
+		}
+		if len(errs) > 0 {
+			a.writeError(w, r, errs)
+			return
+		}
+		ctx := r.Context()
+		u, err := a.Manager.Authenticate(ctx, username, password)
+		if err == nil && a.RequireVerification && !u.IsVerified {
+			err = &gatehouse.Error{Code: gatehouse.CodeLoginUserNotVerified}
+		}
+		if err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+		tok, err := b.Strategy.Write(ctx, u)
+		if err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+		if err := b.Transport.WriteLogin(w, r, tok); err != nil {
+			a.Logger.ErrorContext(ctx, "write login response", "backend", name, "error", err)
+			return
+		}
+		if err := a.Manager.LoggedIn(ctx, u); err != nil {
+			a.Logger.ErrorContext(ctx, "after-login hook", "user_id", u.ID.String(), "error", err)
+		}
+	}
+}
+
+// logout answers POST /auth/NAME/logout. The token is destroyed by the
+// strategy that accepted it, which may belong to another backend than
+// NAME; NAME's transport writes the answer (clearing its cookie, say).
+func (a *api) logout(name string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		b, _ := a.Authenticator.Backend(name)
+		auth, err := a.authenticate(r, a.user)
+		if err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+		if err := auth.Backend.Strategy.Destroy(r.Context(), auth.Token); err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+		if err := b.Transport.WriteLogout(w, r); err != nil {
+			a.Logger.ErrorContext(r.Context(), "write logout response", "backend", name, "error", err)
+		}
+	}
+}
+
+// register answers POST /auth/register. Flags in the body are ignored: a
+// registration is always active, unverified and not a superuser.
+func (a *api) register(w http.ResponseWriter, r *http.Request) {
+	obj, err := a.readObject(w, r)
+	if err == nil {
+		err = obj.shapeErr
+	}
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	d := decoder{obj: obj.fields}
+	email, _ := d.email("email", true)
+	password, _ := d.str("password", true)
+	fields := d.custom(a.Fields, true)
+	if err := d.err(); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	u, err := a.Manager.Register(r.Context(), gatehouse.UserCreate{Email: email, Password: password, Fields: fields})
+	if err != nil && u == nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if err != nil {
+		a.Logger.ErrorContext(r.Context(), "after-register hook", "user_id", u.ID.String(), "error", err)
+	}
+	writeJSON(w, http.StatusCreated, a.read(u))
+}
+
+// authenticate finds the request's user and applies req.
+func (a *api) authenticate(r *http.Request, req gatehouse.Requirement) (*gatehouse.Auth, error) {
+	auth, err := a.Authenticator.Authenticate(r)
+	if err != nil {
+		return nil, err
+	}
+	if err := req.Check(auth.User); err != nil {
+		return nil, err
+	}
+	return auth, nil
+}

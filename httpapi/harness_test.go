@@ -1,0 +1,254 @@
+package httpapi_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/bearer"
+	"github.com/gatehouse/gatehouse/httpapi"
+	"github.com/gatehouse/gatehouse/jwt"
+	"github.com/gatehouse/gatehouse/password"
+	"github.com/gatehouse/gatehouse/postgres"
+	"github.com/gatehouse/gatehouse/postgres/postgrestest"
+	"github.com/gatehouse/gatehouse/sqlite"
+	"github.com/gatehouse/gatehouse/sqlite/sqlitetest"
+)
+
+// cheap keeps argon2id fast in tests that do not test hashing.
+var cheap = password.Params{Memory: 64, Time: 1, Threads: 1}
+
+// clock is a settable clock shared by the strategy and the stores.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// engine opens a fresh, migrated database of one kind.
+type engine struct {
+	name string
+	open func(t testing.TB, now func() time.Time) (gatehouse.UserStore, gatehouse.Revocations)
+}
+
+var engines = []engine{
+	{"sqlite", func(t testing.TB, now func() time.Time) (gatehouse.UserStore, gatehouse.Revocations) {
+		db := sqlitetest.New(t)
+		db.Now = now
+		return sqlite.NewUserStore(db), sqlite.NewRevocations(db)
+	}},
+	{"postgres", func(t testing.TB, now func() time.Time) (gatehouse.UserStore, gatehouse.Revocations) {
+		db := postgrestest.New(t)
+		db.Now = now
+		return postgres.NewUserStore(db), postgres.NewRevocations(db)
+	}},
+}
+
+// forEachEngine runs f once per storage engine, in parallel.
+func forEachEngine(t *testing.T, f func(t *testing.T, e engine)) {
+	for _, e := range engines {
+		t.Run(e.name, func(t *testing.T) {
+			t.Parallel()
+			f(t, e)
+		})
+	}
+}
+
+type options struct {
+	requireVerification bool
+	fields              []gatehouse.Field
+	maxBody             int64
+}
+
+// server is a running Gatehouse API on a real HTTP server.
+type server struct {
+	t       testing.TB
+	URL     string
+	handler http.Handler
+	users   gatehouse.UserStore
+	revs    gatehouse.Revocations
+	clock   *clock
+	m       *gatehouse.Manager
+}
+
+func newServer(t testing.TB, e engine, opt options) *server {
+	t.Helper()
+	clk := &clock{now: time.Now().UTC().Truncate(time.Second)}
+	users, revs := e.open(t, clk.Now)
+	return start(t, users, revs, clk, opt)
+}
+
+// newServerSharing starts a second API over the same stores and clock, with
+// other options.
+func newServerSharing(t testing.TB, s *server, opt options) *server {
+	t.Helper()
+	return start(t, s.users, s.revs, s.clock, opt)
+}
+
+func start(t testing.TB, users gatehouse.UserStore, revs gatehouse.Revocations, clk *clock, opt options) *server {
+	t.Helper()
+	key, err := jwt.HMACKey([]byte("0123456789abcdef0123456789abcdef-test-secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	strategy, err := jwt.New(jwt.Config{Key: key, Lifetime: 15 * time.Minute, Revocations: revs, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth, err := gatehouse.NewAuthenticator(users, gatehouse.Backend{
+		Name: "jwt", Transport: &bearer.Transport{Now: clk.Now}, Strategy: strategy,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &gatehouse.Manager{
+		Users:     users,
+		Hasher:    &password.Hasher{Params: cheap},
+		Passwords: &password.Policy{},
+	}
+	h, err := httpapi.New(httpapi.Config{
+		Manager:             m,
+		Authenticator:       auth,
+		RequireVerification: opt.requireVerification,
+		Fields:              opt.fields,
+		MaxBodyBytes:        opt.maxBody,
+		Logger:              slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(h)
+	t.Cleanup(ts.Close)
+	return &server{t: t, URL: ts.URL, handler: h, users: users, revs: revs, clock: clk, m: m}
+}
+
+// response is what a test asserts on.
+type response struct {
+	status int
+	header http.Header
+	body   string
+}
+
+// json decodes the body.
+func (r response) json(t testing.TB) map[string]any {
+	t.Helper()
+	var v map[string]any
+	if err := json.Unmarshal([]byte(r.body), &v); err != nil {
+		t.Fatalf("body %q is not a JSON object: %v", r.body, err)
+	}
+	return v
+}
+
+// do sends a request. body is sent as is with contentType (if non-empty);
+// token, if non-empty, goes in a bearer header.
+func (s *server) do(method, path, contentType, body, token string) response {
+	s.t.Helper()
+	req, err := http.NewRequest(method, s.URL+path, strings.NewReader(body))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return response{res.StatusCode, res.Header, string(b)}
+}
+
+func (s *server) json(method, path, body, token string) response {
+	s.t.Helper()
+	return s.do(method, path, "application/json", body, token)
+}
+
+func (s *server) form(path string, values url.Values) response {
+	s.t.Helper()
+	return s.do(http.MethodPost, path, "application/x-www-form-urlencoded", values.Encode(), "")
+}
+
+// register creates a user through the API and returns it as the API shows it.
+func (s *server) register(email, pw string) map[string]any {
+	s.t.Helper()
+	// Users are listed by creation time: give each its own instant.
+	s.clock.Add(time.Second)
+	b, _ := json.Marshal(map[string]string{"email": email, "password": pw})
+	res := s.json(http.MethodPost, "/auth/register", string(b), "")
+	if res.status != http.StatusCreated {
+		s.t.Fatalf("register %s: %d %s", email, res.status, res.body)
+	}
+	return res.json(s.t)
+}
+
+// login returns an access token.
+func (s *server) login(email, pw string) string {
+	s.t.Helper()
+	res := s.form("/auth/jwt/login", url.Values{"username": {email}, "password": {pw}})
+	if res.status != http.StatusOK {
+		s.t.Fatalf("login %s: %d %s", email, res.status, res.body)
+	}
+	tok, _ := res.json(s.t)["access_token"].(string)
+	if tok == "" {
+		s.t.Fatalf("login %s: no access_token in %s", email, res.body)
+	}
+	return tok
+}
+
+// set changes a user directly in the store (flags no route may set for
+// oneself), as an operator would.
+func (s *server) set(email string, upd gatehouse.UserUpdate) *gatehouse.User {
+	s.t.Helper()
+	ctx := context.Background()
+	u, err := s.users.FindUserByEmail(ctx, email)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	u, err = s.users.UpdateUser(ctx, u.ID, upd)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return u
+}
+
+// user registers email with password "password123" and applies flags.
+func (s *server) user(email string, superuser, verified, active bool) (id, token string) {
+	s.t.Helper()
+	u := s.register(email, "password123")
+	s.set(email, gatehouse.UserUpdate{IsSuperuser: &superuser, IsVerified: &verified})
+	id = u["id"].(string)
+	token = s.login(email, "password123")
+	if !active {
+		s.set(email, gatehouse.UserUpdate{IsActive: &active})
+	}
+	return id, token
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,171 @@
+// Package httpapi serves the HTTP routes of FastAPI Users (and Gatehouse's
+// additions) over a gatehouse.Manager and gatehouse.Authenticator.
+//
+// Paths, form and JSON fields, status codes and error bodies follow the
+// contract in shared/api-contract.md, so clients written for FastAPI Users
+// work unchanged. That includes the order in which a route checks things:
+// authentication before body validation, and both before the 404 lookup.
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"regexp"
+
+	"github.com/gatehouse/gatehouse"
+)
+
+// Config configures the routes. Manager and Authenticator are required.
+type Config struct {
+	Manager       *gatehouse.Manager
+	Authenticator *gatehouse.Authenticator
+	// RequireVerification refuses login to unverified users
+	// (LOGIN_USER_NOT_VERIFIED) and gives them 403 on the user routes.
+	RequireVerification bool
+	// Fields are the app-defined user fields that the routes read and write.
+	Fields []gatehouse.Field
+	// MaxBodyBytes caps request bodies; larger ones get 413. Default 1 MiB.
+	MaxBodyBytes int64
+	Logger       *slog.Logger // default slog.Default()
+	// Ready reports whether the service's dependencies are reachable; it
+	// answers GET /readyz. Nil means always ready.
+	Ready func(context.Context) error
+}
+
+type api struct {
+	Config
+	fields map[string]gatehouse.Field
+	user   gatehouse.Requirement // what the user routes demand
+}
+
+var fieldName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
+
+// reserved are the names a custom field may not take: the wire schema's own.
+var reserved = map[string]bool{
+	"id": true, "email": true, "password": true, "hashed_password": true,
+	"is_active": true, "is_superuser": true, "is_verified": true,
+	"oauth_accounts": true, "roles": true, "permissions": true,
+	"created_at": true, "updated_at": true,
+}
+
+// New returns a handler serving every route of the contract. Bad
+// configuration is an error here, never a failure per request.
+func New(cfg Config) (http.Handler, error) {
+	if cfg.Manager == nil || cfg.Authenticator == nil {
+		return nil, errors.New("httpapi: Config needs a Manager and an Authenticator")
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 1 << 20
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	a := &api{
+		Config: cfg,
+		fields: make(map[string]gatehouse.Field),
+		user:   gatehouse.Requirement{Active: true, Verified: cfg.RequireVerification},
+	}
+	for _, f := range cfg.Fields {
+		if !fieldName.MatchString(f.Name) || reserved[f.Name] {
+			return nil, fmt.Errorf("httpapi: invalid custom field name %q", f.Name)
+		}
+		if _, dup := a.fields[f.Name]; dup {
+			return nil, fmt.Errorf("httpapi: duplicate custom field %q", f.Name)
+		}
+		if f.Type < gatehouse.FieldString || f.Type > gatehouse.FieldBoolean {
+			return nil, fmt.Errorf("httpapi: custom field %q has no valid type", f.Name)
+		}
+		a.fields[f.Name] = f
+	}
+	cfg.Authenticator.SetErrorHandler(a.writeError)
+
+	mux := http.NewServeMux()
+	for _, b := range cfg.Authenticator.Backends() {
+		mux.HandleFunc("POST /auth/"+b.Name+"/login", a.login(b.Name))
+		mux.HandleFunc("POST /auth/"+b.Name+"/logout", a.logout(b.Name))
+	}
+	mux.HandleFunc("POST /auth/register", a.register)
+	mux.HandleFunc("GET /users/me", a.getMe)
+	mux.HandleFunc("PATCH /users/me", a.patchMe)
+	mux.HandleFunc("GET /users", a.listUsers)
+	mux.HandleFunc("GET /users/{id}", a.getUser)
+	mux.HandleFunc("PATCH /users/{id}", a.patchUser)
+	mux.HandleFunc("DELETE /users/{id}", a.deleteUser)
+	mux.HandleFunc("GET /healthz", a.healthz)
+	mux.HandleFunc("GET /readyz", a.readyz)
+	return a.recover(a.headers(a.route(mux))), nil
+}
+
+// route answers requests no pattern matches with the contract's JSON 404
+// and 405 bodies instead of ServeMux's plain-text ones.
+func (a *api) route(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := mux.Handler(r); pattern != "" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		rec := &statusRecorder{header: make(http.Header)}
+		mux.ServeHTTP(rec, r)
+		code := gatehouse.CodeNotFound
+		if rec.status == http.StatusMethodNotAllowed {
+			code = gatehouse.CodeMethodNotAllowed
+			w.Header().Set("Allow", rec.header.Get("Allow"))
+		}
+		a.writeError(w, r, &gatehouse.Error{Code: code})
+	})
+}
+
+// statusRecorder keeps only what ServeMux's fallback handlers write.
+type statusRecorder struct {
+	header http.Header
+	status int
+}
+
+func (s *statusRecorder) Header() http.Header         { return s.header }
+func (s *statusRecorder) Write(b []byte) (int, error) { return len(b), nil }
+func (s *statusRecorder) WriteHeader(status int)      { s.status = status }
+
+// headers sets what every answer of an auth service needs: user data and
+// tokens must not be cached, and content types must not be sniffed.
+func (a *api) headers(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Cache-Control", "no-store")
+		h.Set("X-Content-Type-Options", "nosniff")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// recover turns a panic into a generic 500 and a log line, so one bad
+// request never takes the process down or shows a stack trace.
+func (a *api) recover(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				a.writeError(w, r, fmt.Errorf("httpapi: panic: %v", v))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (a *api) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (a *api) readyz(w http.ResponseWriter, r *http.Request) {
+	if a.Ready != nil {
+		if err := a.Ready(r.Context()); err != nil {
+			a.Logger.WarnContext(r.Context(), "not ready", "error", err)
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}

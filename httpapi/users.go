@@ -1,0 +1,172 @@
+package httpapi
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/gatehouse/gatehouse"
+)
+
+func (a *api) superuser() gatehouse.Requirement {
+	req := a.user
+	req.Superuser = true
+	return req
+}
+
+func (a *api) getMe(w http.ResponseWriter, r *http.Request) {
+	auth, err := a.authenticate(r, a.user)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, a.read(auth.User))
+}
+
+// patchMe is the "safe" update: flags in the body are ignored.
+func (a *api) patchMe(w http.ResponseWriter, r *http.Request) {
+	obj, err := a.readObject(w, r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	auth, err := a.authenticate(r, a.user)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	a.update(w, r, auth.User, obj, true)
+}
+
+func (a *api) getUser(w http.ResponseWriter, r *http.Request) {
+	u, err := a.userByPath(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, a.read(u))
+}
+
+// patchUser is the "unsafe" update of a superuser: flags apply.
+func (a *api) patchUser(w http.ResponseWriter, r *http.Request) {
+	obj, err := a.readObject(w, r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	u, err := a.userByPath(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	a.update(w, r, u, obj, false)
+}
+
+func (a *api) deleteUser(w http.ResponseWriter, r *http.Request) {
+	u, err := a.userByPath(r)
+	if err == nil {
+		err = a.Manager.Delete(r.Context(), u)
+	}
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// userByPath authenticates a superuser, then finds the user named by the
+// path: 401, then 403, then 404, in the contract's order. An id that is
+// not a UUID is simply not found.
+func (a *api) userByPath(r *http.Request) (*gatehouse.User, error) {
+	if _, err := a.authenticate(r, a.superuser()); err != nil {
+		return nil, err
+	}
+	id, err := gatehouse.ParseID(r.PathValue("id"))
+	if err != nil {
+		return nil, &gatehouse.Error{Code: gatehouse.CodeNotFound}
+	}
+	return a.Manager.Users.FindUserByID(r.Context(), id)
+}
+
+// update validates the body (after authentication, as FastAPI does) and
+// applies it to u.
+func (a *api) update(w http.ResponseWriter, r *http.Request, u *gatehouse.User, obj object, safe bool) {
+	if obj.shapeErr != nil {
+		a.writeError(w, r, obj.shapeErr)
+		return
+	}
+	d := decoder{obj: obj.fields}
+	var c gatehouse.UserChange
+	if s, ok := d.str("password", false); ok {
+		c.Password = &s
+	}
+	if s, ok := d.email("email", false); ok {
+		c.Email = &s
+	}
+	for _, flag := range []struct {
+		key string
+		dst **bool
+	}{{"is_active", &c.IsActive}, {"is_superuser", &c.IsSuperuser}, {"is_verified", &c.IsVerified}} {
+		if v, ok := d.boolean(flag.key); ok {
+			*flag.dst = &v
+		}
+	}
+	c.Fields = d.custom(a.Fields, false)
+	if err := d.err(); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	updated, err := a.Manager.Update(r.Context(), u, c, safe)
+	if err != nil && updated == nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if err != nil {
+		a.Logger.ErrorContext(r.Context(), "after-update hook", "user_id", u.ID.String(), "error", err)
+	}
+	writeJSON(w, http.StatusOK, a.read(updated))
+}
+
+// listUsers answers GET /users?limit=&offset=&email= for superusers.
+func (a *api) listUsers(w http.ResponseWriter, r *http.Request) {
+	if _, err := a.authenticate(r, a.superuser()); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	var errs validationError
+	limit := queryInt(q.Get("limit"), 50, 1, 100, "limit", &errs)
+	offset := queryInt(q.Get("offset"), 0, 0, 1<<31-1, "offset", &errs)
+	if len(errs) > 0 {
+		a.writeError(w, r, errs)
+		return
+	}
+	users, total, err := a.Manager.Users.FindUsers(r.Context(), gatehouse.UserFilter{
+		Email: q.Get("email"), Limit: limit, Offset: offset,
+	})
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	page := userPage{Items: make([]userRead, 0, len(users)), Total: total}
+	for _, u := range users {
+		page.Items = append(page.Items, a.read(u))
+	}
+	writeJSON(w, http.StatusOK, page)
+}
+
+// queryInt parses an integer query parameter within [min, max].
+func queryInt(s string, def, min, max int, name string, errs *validationError) int {
+	if s == "" {
+		return def
+	}
+	n, err := strconv.Atoi(s)
+	switch {
+	case err != nil:
+		*errs = append(*errs, invalid("int_parsing", "Input should be a valid integer, unable to parse string as an integer", s, "query", name)...)
+	case n < min:
+		*errs = append(*errs, invalid("greater_than_equal", "Input should be greater than or equal to "+strconv.Itoa(min), s, "query", name)...)
+	case n > max:
+		*errs = append(*errs, invalid("less_than_equal", "Input should be less than or equal to "+strconv.Itoa(max), s, "query", name)...)
+	}
+	return n
+}

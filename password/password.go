@@ -1,0 +1,280 @@
+// Package password hashes and checks passwords, and decides which passwords
+// are acceptable.
+//
+// [Hasher] implements [gatehouse.Hasher]. New hashes are argon2id PHC
+// strings, the format argon2-cffi and pwdlib (FastAPI Users) write, so hashes
+// move between the two in both directions:
+//
+//	$argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>
+//
+// Verify also accepts argon2id hashes with other parameters and legacy bcrypt
+// hashes ($2a$, $2b$, $2x$, $2y$), and answers with a fresh argon2id hash
+// whenever the stored one is not what Hash would write today, so that stored
+// hashes move to the current parameters as users log in.
+//
+// [Policy] implements [gatehouse.PasswordValidator] along the lines of NIST
+// SP 800-63B and OWASP ASVS 5: a minimum length counted in code points, an
+// upper bound in bytes, no composition rules, and a hook for more rules
+// (blocklists, breached-password checks).
+//
+// # Unicode
+//
+// Both Hasher and Policy normalize passwords to NFC (Unicode canonical
+// composition) first, so "café" typed with U+00E9 and with "e" + U+0301 is
+// the same password, as NIST asks. NFC is the form most keyboards and
+// browsers already produce, so for almost every password normalization
+// changes nothing, and it never merges characters that merely look alike (as
+// NFKC would). The choice is part of the stored hashes: changing it would
+// lock out every user whose password is not already in the new form.
+//
+// pwdlib does not normalize. For hashes made there from a password that was
+// not in NFC, Verify also tries the password exactly as given when the NFC
+// form does not match, and on success returns a rehash of the NFC form. This
+// second try costs one more hash, and only for input that is not in NFC.
+package password
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+
+	"golang.org/x/crypto/argon2"
+	"golang.org/x/crypto/bcrypt"
+	"golang.org/x/text/unicode/norm"
+
+	"github.com/gatehouse/gatehouse"
+)
+
+// defaultMaxBytes is the longest password, in bytes, that Hasher and Policy
+// accept when their MaxBytes is zero. It is far above any passphrase (NIST
+// asks for at least 64 characters) and low enough that nobody can make the
+// server hash megabytes.
+const defaultMaxBytes = 1024
+
+// Sizes of what Hash writes: a 128-bit salt (RFC 9106) and a 256-bit tag,
+// the same as argon2-cffi's defaults.
+const (
+	saltLen = 16
+	keyLen  = 32
+)
+
+// Params are argon2id's cost parameters.
+type Params struct {
+	Memory  uint32 // in KiB
+	Time    uint32 // passes over the memory
+	Threads uint8  // lanes, computed in parallel
+}
+
+// DefaultParams returns m=19456 KiB (19 MiB), t=2, p=1: the baseline of
+// OWASP's Password Storage Cheat Sheet and ASVS 5.0 Appendix C. One hash
+// takes a few tens of milliseconds on a current server core.
+func DefaultParams() Params {
+	return Params{Memory: 19456, Time: 2, Threads: 1}
+}
+
+// Hasher hashes passwords with argon2id and checks argon2id and bcrypt
+// hashes. The zero value is ready to use: DefaultParams, at most
+// runtime.GOMAXPROCS(0) hashes at a time, passwords up to 1024 bytes.
+// Use a Hasher through a pointer and do not copy it after first use.
+type Hasher struct {
+	// Params are the costs of new hashes. A zero field takes its value from
+	// DefaultParams. Lower costs are for tests only.
+	Params Params
+
+	// MaxConcurrent bounds how many hashes are computed at once, so that a
+	// burst of logins cannot take Params.Memory each until the process runs
+	// out of memory: the peak is about MaxConcurrent × Params.Memory. Callers
+	// beyond it wait for a slot or for their context to end. Zero means
+	// runtime.GOMAXPROCS(0), since more would only queue for CPUs anyway.
+	// It is read once, at first use.
+	MaxConcurrent int
+
+	// MaxBytes is the longest password accepted; zero means
+	// 1024. Longer passwords are rejected before any hashing.
+	MaxBytes int
+
+	semOnce sync.Once
+	sem     chan struct{}
+}
+
+var _ gatehouse.Hasher = (*Hasher)(nil)
+
+// Hash returns the argon2id PHC string of password, normalized to NFC, with
+// a fresh random salt. A password longer than MaxBytes is an error with
+// gatehouse.CodeInvalidPassword; a context that ends while waiting for a
+// hashing slot is an error with gatehouse.CodeUnavailable.
+func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
+	if limit := h.maxBytes(); len(password) > limit {
+		return "", tooLong(limit)
+	}
+	p, err := h.params()
+	if err != nil {
+		return "", err
+	}
+	salt := make([]byte, saltLen)
+	if _, err := rand.Read(salt); err != nil {
+		return "", fmt.Errorf("password: read salt: %w", err)
+	}
+	pw := []byte(norm.NFC.String(password))
+	release, err := h.acquire(ctx)
+	if err != nil {
+		return "", err
+	}
+	key := argon2.IDKey(pw, salt, p.Time, p.Memory, p.Threads, keyLen)
+	release()
+	return encodePHC(p, salt, key), nil
+}
+
+// Verify reports whether password matches hash, an argon2id PHC string or a
+// bcrypt hash. On a match, rehash is a new argon2id hash of password when
+// hash is bcrypt, or argon2id with parameters or sizes other than what Hash
+// writes today (weaker or not), or a hash of the password not normalized to
+// NFC; otherwise rehash is "".
+//
+// A hash in no known format, or with absurd parameters, is an error. A
+// password longer than MaxBytes, or longer than the 72 bytes bcrypt reads,
+// does not match and costs no hashing: bcrypt would silently ignore the
+// extra bytes, so accepting it would accept a different password.
+func (h *Hasher) Verify(ctx context.Context, password, hash string) (ok bool, rehash string, err error) {
+	var (
+		check   func(pw []byte) bool
+		current bool // hash is exactly what Hash would write now
+	)
+	switch {
+	case strings.HasPrefix(hash, "$argon2id$"):
+		stored, err := parsePHC(hash)
+		if err != nil {
+			return false, "", err
+		}
+		p, err := h.params()
+		if err != nil {
+			return false, "", err
+		}
+		current = stored.params == p && len(stored.salt) == saltLen && len(stored.key) == keyLen
+		check = stored.matches
+	case isBcrypt(hash):
+		if err := checkBcrypt(hash); err != nil {
+			return false, "", err
+		}
+		check = func(pw []byte) bool { return bcryptMatches(hash, pw) }
+	default:
+		return false, "", errors.New("password: unknown hash format")
+	}
+	if len(password) > h.maxBytes() {
+		return false, "", nil
+	}
+
+	nfc := norm.NFC.String(password)
+	ok, err = h.run(ctx, check, nfc)
+	if err == nil && !ok && nfc != password {
+		// A hash from a system that does not normalize (pwdlib). Canonically
+		// equivalent input, so still the same password; the rehash below
+		// moves it to NFC.
+		ok, err = h.run(ctx, check, password)
+		current = false
+	}
+	if err != nil || !ok {
+		return false, "", err
+	}
+	if current {
+		return true, "", nil
+	}
+	// A rehash that cannot be made (the context ended) fails the whole call
+	// rather than leaving an old hash in place without anyone noticing.
+	rehash, err = h.Hash(ctx, password)
+	if err != nil {
+		return false, "", err
+	}
+	return true, rehash, nil
+}
+
+// run computes check(pw) in a hashing slot.
+func (h *Hasher) run(ctx context.Context, check func([]byte) bool, pw string) (bool, error) {
+	release, err := h.acquire(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer release()
+	return check([]byte(pw)), nil
+}
+
+// acquire waits for a hashing slot. The semaphore is made on first use so
+// that the zero Hasher works and no state is shared between Hashers.
+func (h *Hasher) acquire(ctx context.Context) (release func(), err error) {
+	h.semOnce.Do(func() {
+		n := h.MaxConcurrent
+		if n <= 0 {
+			n = runtime.GOMAXPROCS(0)
+		}
+		h.sem = make(chan struct{}, n)
+	})
+	// A request that is already gone should not take a slot, even a free
+	// one: select would pick between the two at random.
+	if err := ctx.Err(); err != nil {
+		return nil, unavailable(err)
+	}
+	select {
+	case h.sem <- struct{}{}:
+		return func() { <-h.sem }, nil
+	case <-ctx.Done():
+		return nil, unavailable(ctx.Err())
+	}
+}
+
+func unavailable(err error) error {
+	return gatehouse.Errorf(gatehouse.CodeUnavailable, "password: waiting to hash: %w", err)
+}
+
+// params returns h.Params with defaults filled in, or an error if argon2
+// cannot honour them.
+func (h *Hasher) params() (Params, error) {
+	p, d := h.Params, DefaultParams()
+	if p.Memory == 0 {
+		p.Memory = d.Memory
+	}
+	if p.Time == 0 {
+		p.Time = d.Time
+	}
+	if p.Threads == 0 {
+		p.Threads = d.Threads
+	}
+	if err := p.check(); err != nil {
+		return Params{}, fmt.Errorf("password: Hasher.Params: %w", err)
+	}
+	return p, nil
+}
+
+func (h *Hasher) maxBytes() int {
+	if h.MaxBytes > 0 {
+		return h.MaxBytes
+	}
+	return defaultMaxBytes
+}
+
+func tooLong(limit int) error {
+	return gatehouse.InvalidPassword(fmt.Sprintf("Password should be at most %d bytes", limit))
+}
+
+// bcryptMatches compares pw with a bcrypt hash. bcrypt reads at most 72
+// bytes, and x/crypto/bcrypt compares longer input by its first 72 bytes, so
+// longer input is refused here (ASVS 6.2.8: the whole password is checked).
+// So is input containing NUL: bcrypt repeats its key cyclically with a NUL
+// after it, which makes "a" and "a\x00a" the same key; C implementations
+// stop at the NUL anyway, so no legacy hash was made from such a password.
+func bcryptMatches(hash string, pw []byte) bool {
+	if len(pw) > 72 || strings.IndexByte(string(pw), 0) >= 0 {
+		return false
+	}
+	return bcrypt.CompareHashAndPassword([]byte(hash), pw) == nil
+}
+
+// matches reports whether pw hashes to the stored key, in constant time.
+func (s phc) matches(pw []byte) bool {
+	key := argon2.IDKey(pw, s.salt, s.params.Time, s.params.Memory, s.params.Threads, uint32(len(s.key)))
+	return subtle.ConstantTimeCompare(key, s.key) == 1
+}
