@@ -96,7 +96,7 @@ func New(cfg Config) (http.Handler, error) {
 	mux.HandleFunc("DELETE /users/{id}", a.deleteUser)
 	mux.HandleFunc("GET /healthz", a.healthz)
 	mux.HandleFunc("GET /readyz", a.readyz)
-	return a.recover(a.headers(a.route(mux))), nil
+	return Recover(cfg.Logger)(a.headers(a.route(mux))), nil
 }
 
 // route answers requests no pattern matches with the contract's JSON 404
@@ -135,22 +135,6 @@ func (a *api) headers(next http.Handler) http.Handler {
 		h := w.Header()
 		h.Set("Cache-Control", "no-store")
 		h.Set("X-Content-Type-Options", "nosniff")
-		next.ServeHTTP(w, r)
-	})
-}
-
-// recover turns a panic into a generic 500 and a log line, so one bad
-// request never takes the process down or shows a stack trace.
-func (a *api) recover(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		defer func() {
-			if v := recover(); v != nil {
-				if v == http.ErrAbortHandler {
-					panic(v)
-				}
-				a.writeError(w, r, fmt.Errorf("httpapi: panic: %v", v))
-			}
-		}()
 		next.ServeHTTP(w, r)
 	})
 }

@@ -1,0 +1,89 @@
+package cli
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// backendSpec is one NAME=TRANSPORT+STRATEGY entry of --backends.
+type backendSpec struct {
+	Name      string
+	Transport string
+	Strategy  string
+}
+
+func (b backendSpec) String() string { return b.Name + "=" + b.Transport + "+" + b.Strategy }
+
+// The transports and strategies this server can build. The interface fixes
+// the full lists (transports bearer, cookie; strategies jwt, database,
+// redis); the others are added as they are built.
+var (
+	supportedTransports = []string{"bearer"}
+	supportedStrategies = []string{"jwt"}
+)
+
+// defaultBackends is the default of --backends. The documented default is
+// "jwt=bearer+jwt,cookie=cookie+jwt", which applies once the cookie
+// transport exists.
+const defaultBackends = "jwt=bearer+jwt"
+
+// maxBackendName bounds a backend name, which becomes a path segment.
+const maxBackendName = 64
+
+// parseBackends parses a comma list of NAME=TRANSPORT+STRATEGY strictly: no
+// spaces, no empty entries, names of [a-z0-9_-] that are unique, and only
+// supported transports and strategies.
+func parseBackends(s string) ([]backendSpec, error) {
+	if s == "" {
+		return nil, fmt.Errorf("no backends; want NAME=TRANSPORT+STRATEGY[,...], as in %s", defaultBackends)
+	}
+	var specs []backendSpec
+	seen := make(map[string]bool)
+	for i, entry := range strings.Split(s, ",") {
+		name, pair, ok := strings.Cut(entry, "=")
+		if !ok {
+			return nil, fmt.Errorf("entry %d %q: want NAME=TRANSPORT+STRATEGY", i+1, entry)
+		}
+		transport, strategy, ok := strings.Cut(pair, "+")
+		if !ok {
+			return nil, fmt.Errorf("entry %d %q: want NAME=TRANSPORT+STRATEGY", i+1, entry)
+		}
+		if !validBackendName(name) {
+			return nil, fmt.Errorf("entry %d: backend name %q: want 1 to %d of a-z, 0-9, _ and -", i+1, name, maxBackendName)
+		}
+		if seen[name] {
+			return nil, fmt.Errorf("backend name %q appears twice", name)
+		}
+		seen[name] = true
+		if !slices.Contains(supportedTransports, transport) {
+			return nil, fmt.Errorf("backend %q: unsupported transport %q; supported: %s", name, transport, strings.Join(supportedTransports, ", "))
+		}
+		if !slices.Contains(supportedStrategies, strategy) {
+			return nil, fmt.Errorf("backend %q: unsupported strategy %q; supported: %s", name, strategy, strings.Join(supportedStrategies, ", "))
+		}
+		specs = append(specs, backendSpec{Name: name, Transport: transport, Strategy: strategy})
+	}
+	return specs, nil
+}
+
+func validBackendName(name string) bool {
+	if name == "" || len(name) > maxBackendName {
+		return false
+	}
+	for _, c := range []byte(name) {
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// formatBackends is the inverse of parseBackends.
+func formatBackends(specs []backendSpec) string {
+	parts := make([]string, len(specs))
+	for i, b := range specs {
+		parts[i] = b.String()
+	}
+	return strings.Join(parts, ",")
+}

@@ -1,0 +1,243 @@
+// Package cli is the gatehouse command: it reads the configuration from
+// flags and environment variables, wires the stores, hasher, strategies and
+// transports together, and runs the server or one of the admin commands.
+//
+// cmd/gatehouse only calls Run. Settings follow one rule: flag
+// --some-setting, environment variable GATEHOUSE_SOME_SETTING; the flag
+// wins over the variable, the variable over the default.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/gatehouse/gatehouse/password"
+)
+
+// Run runs the gatehouse command with the given arguments (without the
+// program name). It returns when the command is done or, for serve, when ctx
+// is cancelled and the server has shut down. Errors are for the caller to
+// print; ExitCode tells the exit status.
+func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	return run(ctx, args, stdin, stdout, stderr, options{Getenv: os.Getenv})
+}
+
+// options are knobs that only tests turn.
+type options struct {
+	// Getenv reads the environment; tests pass their own map so that they
+	// never change the process environment.
+	Getenv func(string) string
+	// HashParams, when not zero, replaces the password hashing parameters
+	// (tests use cheap ones).
+	HashParams password.Params
+}
+
+// UsageError is an error in how the command was called: an unknown command
+// or flag, or a missing argument.
+type UsageError struct{ Err error }
+
+func (e *UsageError) Error() string { return e.Err.Error() }
+func (e *UsageError) Unwrap() error { return e.Err }
+
+func usageErrorf(format string, args ...any) error {
+	return &UsageError{Err: fmt.Errorf(format, args...)}
+}
+
+// ExitCode returns the process exit status for an error Run returned: 0 for
+// nil, 2 for a usage error, 1 for any other.
+func ExitCode(err error) int {
+	var u *UsageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &u):
+		return 2
+	}
+	return 1
+}
+
+// A command is one subcommand.
+type command struct {
+	name     string // as typed, e.g. "users create"
+	summary  string
+	settings []string
+	// flags defines the command's own flags and returns what runs it.
+	flags func(fs *flag.FlagSet) runFunc
+}
+
+type runFunc func(ctx context.Context, c *config, cio cmdIO) error
+
+// noFlags is the flags of a command that has only settings.
+func noFlags(run runFunc) func(*flag.FlagSet) runFunc {
+	return func(*flag.FlagSet) runFunc { return run }
+}
+
+// cmdIO is what a command talks to.
+type cmdIO struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	opts           options
+}
+
+var allSettings = func() []string {
+	var names []string
+	for _, s := range settings {
+		names = append(names, s.flag)
+	}
+	return names
+}()
+
+var commands = []*command{
+	{
+		name:     "serve",
+		summary:  "migrate the database, then serve the HTTP API",
+		settings: allSettings,
+		flags:    noFlags(serve),
+	},
+	{
+		name:     "migrate",
+		summary:  "apply pending database migrations and exit",
+		settings: []string{"database-url"},
+		flags:    noFlags(migrate),
+	},
+	{
+		name:     "users create",
+		summary:  "create a user; the password is read from standard input (one line)",
+		settings: []string{"database-url", "password-min-length"},
+		flags:    usersCreateFlags,
+	},
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, opts options) error {
+	if opts.Getenv == nil {
+		opts.Getenv = func(string) string { return "" }
+	}
+	if len(args) == 0 {
+		rootHelp(stderr)
+		return usageErrorf("no command given")
+	}
+	if isHelp(args[0]) {
+		rootHelp(stderr)
+		return nil
+	}
+	// Find the command whose words the arguments start with.
+	var cmd *command
+	for _, c := range commands {
+		words := strings.Fields(c.name)
+		if len(args) >= len(words) && slices.Equal(args[:len(words)], words) {
+			cmd = c
+		}
+	}
+	if cmd == nil {
+		if args[0] == "users" {
+			usersHelp(stderr)
+			if len(args) > 1 && isHelp(args[1]) {
+				return nil
+			}
+			return usageErrorf("users: want a subcommand: create")
+		}
+		return usageErrorf("unknown command %q; run 'gatehouse --help'", args[0])
+	}
+	args = args[len(strings.Fields(cmd.name)):]
+
+	fs := flag.NewFlagSet("gatehouse "+cmd.name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // errors are returned; help is printed below
+	fs.Usage = func() {}
+	resolve := settingFlags(fs, cmd.settings)
+	exec := cmd.flags(fs)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			commandHelp(stderr, cmd, fs)
+			return nil
+		}
+		return usageErrorf("%s: %v (see 'gatehouse %s --help')", cmd.name, err, cmd.name)
+	}
+	if fs.NArg() > 0 {
+		return usageErrorf("%s: unexpected argument %q (see 'gatehouse %s --help')", cmd.name, fs.Arg(0), cmd.name)
+	}
+	c, err := resolve(opts.Getenv)
+	if err != nil {
+		return err
+	}
+	return exec(ctx, c, cmdIO{stdin: stdin, stdout: stdout, stderr: stderr, opts: opts})
+}
+
+func isHelp(arg string) bool {
+	switch arg {
+	case "-h", "-help", "--help", "help":
+		return true
+	}
+	return false
+}
+
+func rootHelp(w io.Writer) {
+	fmt.Fprint(w, `Usage: gatehouse <command> [flags]
+
+Gatehouse is an authentication server with the HTTP API of FastAPI Users.
+
+Commands:
+`)
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-14s %s\n", c.name, c.summary)
+	}
+	fmt.Fprint(w, `
+Run 'gatehouse <command> --help' for the flags a command takes.
+
+Settings (flags go after the command; every flag can instead be set by its
+environment variable, and the flag wins):
+`)
+	printSettings(w, allSettings)
+	fmt.Fprint(w, "\nFlags of 'users create' (no environment variables):\n")
+	printOwnFlags(w, usersCreateFlagSet())
+}
+
+func usersHelp(w io.Writer) {
+	fmt.Fprint(w, "Usage: gatehouse users <command> [flags]\n\nCommands:\n")
+	for _, c := range commands {
+		if sub, ok := strings.CutPrefix(c.name, "users "); ok {
+			fmt.Fprintf(w, "  %-8s %s\n", sub, c.summary)
+		}
+	}
+}
+
+func commandHelp(w io.Writer, cmd *command, fs *flag.FlagSet) {
+	fmt.Fprintf(w, "Usage: gatehouse %s [flags]\n\n%s.\n", cmd.name, strings.ToUpper(cmd.summary[:1])+cmd.summary[1:])
+	if own := ownFlags(fs, cmd.settings); len(own) > 0 {
+		fmt.Fprint(w, "\nFlags:\n")
+		printOwnFlags(w, fs)
+	}
+	fmt.Fprint(w, "\nSettings (flag, environment variable, default; the flag wins):\n")
+	printSettings(w, cmd.settings)
+}
+
+// ownFlags returns the flags of fs that are not settings.
+func ownFlags(fs *flag.FlagSet, settingNames []string) []*flag.Flag {
+	isSetting := make(map[string]bool)
+	for _, n := range settingNames {
+		isSetting[n] = true
+	}
+	var own []*flag.Flag
+	fs.VisitAll(func(f *flag.Flag) {
+		if !isSetting[f.Name] {
+			own = append(own, f)
+		}
+	})
+	return own
+}
+
+func printOwnFlags(w io.Writer, fs *flag.FlagSet) {
+	for _, f := range ownFlags(fs, allSettings) {
+		name, usage := flag.UnquoteUsage(f)
+		left := "--" + f.Name
+		if name != "" {
+			left += " " + name
+		}
+		fmt.Fprintf(w, "  %-17s  %s\n", left, usage)
+	}
+}

@@ -1,0 +1,200 @@
+package cli
+
+import (
+	"cmp"
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/jwt"
+)
+
+// sealInfo is the HKDF info string of the key that seals signing keys.
+const sealInfo = "gatehouse signing-key seal v1"
+
+// sealVersion starts every sealed key, so that the format can change.
+const sealVersion = 1
+
+func sealKey(secret string) (cipher.AEAD, error) {
+	key, err := hkdf.Key(sha256.New, []byte(secret), nil, sealInfo, 32)
+	if err != nil {
+		return nil, err
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(block)
+}
+
+// seal encrypts a private key with AES-256-GCM under a key derived from the
+// secret; the kid is additional data, so a sealed key cannot be moved to
+// another row.
+func seal(secret, kid string, plain []byte) ([]byte, error) {
+	aead, err := sealKey(secret)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 1+aead.NonceSize(), 1+aead.NonceSize()+len(plain)+aead.Overhead())
+	out[0] = sealVersion
+	rand.Read(out[1:]) // never fails: crypto/rand panics instead
+	return aead.Seal(out, out[1:], plain, []byte(kid)), nil
+}
+
+func unseal(secret, kid string, sealed []byte) ([]byte, error) {
+	aead, err := sealKey(secret)
+	if err != nil {
+		return nil, err
+	}
+	if len(sealed) < 1+aead.NonceSize() || sealed[0] != sealVersion {
+		return nil, errors.New("unknown sealed key format")
+	}
+	nonce, box := sealed[1:1+aead.NonceSize()], sealed[1+aead.NonceSize():]
+	plain, err := aead.Open(nil, nonce, box, []byte(kid))
+	if err != nil {
+		return nil, errors.New("cannot unseal: was GATEHOUSE_SECRET changed?")
+	}
+	return plain, nil
+}
+
+// signingKeys returns the key that signs access tokens and the other keys
+// that still verify them.
+//
+// HS256 signs with the secret itself. The other algorithms use key pairs
+// from the KeyStore, sealed under the secret: the newest active key of the
+// algorithm signs, and every other key that could still have signed a live
+// token verifies. When no active key exists one is generated and stored.
+// Its kid is derived from the secret and the number of keys of the
+// algorithm, so instances that start together compute the same kid: one
+// stores its key, the others get a conflict and read that key back.
+func signingKeys(ctx context.Context, store gatehouse.KeyStore, alg, secret string, ttl time.Duration, now time.Time, log *slog.Logger) (jwt.Key, []jwt.Key, error) {
+	if alg == "HS256" {
+		k, err := jwt.HMACKey([]byte(secret))
+		return k, nil, err
+	}
+	stored, err := store.SigningKeys(ctx)
+	if err != nil {
+		return jwt.Key{}, nil, fmt.Errorf("read signing keys: %w", err)
+	}
+	signer, ok := newestActive(stored, alg)
+	for attempt := 0; !ok; attempt++ {
+		if attempt == 3 {
+			return jwt.Key{}, nil, fmt.Errorf("cannot store a new %s signing key: its key ids are taken", alg)
+		}
+		kid, err := newKeyID(secret, alg, countKeys(stored, alg)+attempt)
+		if err != nil {
+			return jwt.Key{}, nil, err
+		}
+		if err := addKey(ctx, store, alg, kid, secret, now); err != nil {
+			return jwt.Key{}, nil, err
+		}
+		if stored, err = store.SigningKeys(ctx); err != nil {
+			return jwt.Key{}, nil, fmt.Errorf("read signing keys: %w", err)
+		}
+		if signer, ok = newestActive(stored, alg); ok {
+			log.Info("using a new signing key", "alg", alg, "kid", signer.ID)
+		}
+	}
+	sign, err := openKey(secret, signer)
+	if err != nil {
+		return jwt.Key{}, nil, err
+	}
+
+	// A key retired longer ago than a token lives cannot have signed a live
+	// token; a minute of slack covers clock skew.
+	horizon := now.Add(-ttl - time.Minute)
+	var verify []jwt.Key
+	for _, sk := range stored {
+		if sk.ID == signer.ID || !sk.RetiredAt.IsZero() && sk.RetiredAt.Before(horizon) {
+			continue
+		}
+		k, err := openKey(secret, sk)
+		if err != nil {
+			log.Warn("skipping a signing key that cannot be opened", "kid", sk.ID, "alg", sk.Algorithm, "err", err)
+			continue
+		}
+		verify = append(verify, k)
+	}
+	return sign, verify, nil
+}
+
+// addKey generates a key pair for alg and stores it sealed under kid. A
+// conflict (another instance stored that kid first) is not an error.
+func addKey(ctx context.Context, store gatehouse.KeyStore, alg, kid, secret string, now time.Time) error {
+	k, err := jwt.GenerateKey(alg)
+	if err != nil {
+		return fmt.Errorf("generate %s signing key: %w", alg, err)
+	}
+	pkcs8, err := k.MarshalPKCS8()
+	if err != nil {
+		return fmt.Errorf("generate %s signing key: %w", alg, err)
+	}
+	sealed, err := seal(secret, kid, pkcs8)
+	if err != nil {
+		return fmt.Errorf("seal signing key: %w", err)
+	}
+	err = store.AddSigningKey(ctx, gatehouse.SigningKey{ID: kid, Algorithm: alg, Private: sealed, CreatedAt: now})
+	if err != nil && gatehouse.ErrorCode(err) != gatehouse.CodeConflict {
+		return fmt.Errorf("store signing key: %w", err)
+	}
+	return nil
+}
+
+// newKeyID derives the kid of the n-th key (from 0) of alg from the secret:
+// every instance computes the same one, and it tells nothing about the key.
+func newKeyID(secret, alg string, n int) (string, error) {
+	b, err := hkdf.Key(sha256.New, []byte(secret), nil, fmt.Sprintf("gatehouse signing-key id v1 %s %d", alg, n), 16)
+	if err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+func countKeys(keys []gatehouse.SigningKey, alg string) int {
+	n := 0
+	for _, k := range keys {
+		if k.Algorithm == alg {
+			n++
+		}
+	}
+	return n
+}
+
+// newestActive returns the newest key of alg that is not retired, ties
+// broken by kid, so that every instance picks the same one.
+func newestActive(keys []gatehouse.SigningKey, alg string) (gatehouse.SigningKey, bool) {
+	var active []gatehouse.SigningKey
+	for _, k := range keys {
+		if k.Algorithm == alg && k.RetiredAt.IsZero() {
+			active = append(active, k)
+		}
+	}
+	if len(active) == 0 {
+		return gatehouse.SigningKey{}, false
+	}
+	return slices.MaxFunc(active, func(a, b gatehouse.SigningKey) int {
+		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
+	}), true
+}
+
+func openKey(secret string, sk gatehouse.SigningKey) (jwt.Key, error) {
+	pkcs8, err := unseal(secret, sk.ID, sk.Private)
+	if err != nil {
+		return jwt.Key{}, fmt.Errorf("signing key %s: %w", sk.ID, err)
+	}
+	k, err := jwt.ParseKey(sk.Algorithm, sk.ID, pkcs8)
+	if err != nil {
+		return jwt.Key{}, fmt.Errorf("signing key %s: %w", sk.ID, err)
+	}
+	return k, nil
+}

@@ -1,0 +1,71 @@
+package cli
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// fileSecret returns the signing secret kept in path, creating it first if
+// it does not exist: 32 random bytes, base64url-encoded, in a file of mode
+// 0600. Concurrent callers all end up with the same secret.
+func fileSecret(path string) (secret string, created bool, err error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		return checkFileSecret(path, b)
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return "", false, fmt.Errorf("read secret file: %w", err)
+	}
+
+	var raw [32]byte
+	rand.Read(raw[:]) // never fails: crypto/rand panics instead
+	secret = base64.RawURLEncoding.EncodeToString(raw[:])
+
+	// Write a temporary file, then link it into place: the link fails if
+	// another process won the race, and nobody ever reads a half-written
+	// secret.
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".gatehouse-secret-*")
+	if err != nil {
+		return "", false, fmt.Errorf("create secret file: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil { // CreateTemp uses 0600; be explicit
+		tmp.Close()
+		return "", false, fmt.Errorf("create secret file: %w", err)
+	}
+	_, err = tmp.WriteString(secret + "\n")
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("write secret file: %w", err)
+	}
+	if err := os.Link(tmp.Name(), path); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return "", false, fmt.Errorf("read secret file: %w", err)
+			}
+			return checkFileSecret(path, b)
+		}
+		return "", false, fmt.Errorf("create secret file: %w", err)
+	}
+	return secret, true, nil
+}
+
+func checkFileSecret(path string, b []byte) (string, bool, error) {
+	secret := string(bytes.TrimSpace(b))
+	if len(secret) < minSecretLen {
+		return "", false, fmt.Errorf("secret file %s holds fewer than %d bytes; delete it to generate a new one, or set GATEHOUSE_SECRET", path, minSecretLen)
+	}
+	return secret, false, nil
+}

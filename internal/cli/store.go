@@ -1,0 +1,59 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/postgres"
+	"github.com/gatehouse/gatehouse/sqlite"
+)
+
+// database is an open SQLite or PostgreSQL database with its stores.
+type database struct {
+	Users       gatehouse.UserStore
+	Revocations revocations
+	Keys        gatehouse.KeyStore
+	Migrate     func(context.Context) ([]string, error)
+	Ping        func(context.Context) error
+	Close       func() error
+}
+
+// revocations is a revocation store that can drop expired entries.
+type revocations interface {
+	gatehouse.Revocations
+	Sweep(ctx context.Context) (int64, error)
+}
+
+func openDatabase(ctx context.Context, u dbURL) (*database, error) {
+	switch u.Driver {
+	case "sqlite":
+		db, err := sqlite.Open(u.Path)
+		if err != nil {
+			return nil, fmt.Errorf("open %s: %w", u, err)
+		}
+		return &database{
+			Users:       sqlite.NewUserStore(db),
+			Revocations: sqlite.NewRevocations(db),
+			Keys:        sqlite.NewKeyStore(db),
+			Migrate:     db.Migrate,
+			Ping:        db.Ping,
+			Close:       db.Close,
+		}, nil
+	case "postgres":
+		db, err := postgres.Open(ctx, u.URL)
+		if err != nil {
+			// The driver's message may quote the URL: say only which one.
+			return nil, fmt.Errorf("open %s: %w", u, err)
+		}
+		return &database{
+			Users:       postgres.NewUserStore(db),
+			Revocations: postgres.NewRevocations(db),
+			Keys:        postgres.NewKeyStore(db),
+			Migrate:     db.Migrate,
+			Ping:        db.Ping,
+			Close:       db.Close,
+		}, nil
+	}
+	return nil, fmt.Errorf("unknown database driver %q", u.Driver)
+}
