@@ -34,6 +34,14 @@ type Transport interface {
 	WriteLogout(w http.ResponseWriter, r *http.Request) error
 }
 
+// Ambient is implemented by transports whose credential browsers attach to
+// requests on their own, such as cookies. Unsafe requests authenticated by
+// such a transport could be forged by another site, so the Authenticator
+// checks their origin (see Authenticator.CrossOriginProtection).
+type Ambient interface {
+	Ambient() bool
+}
+
 // Strategy makes tokens and checks them.
 type Strategy interface {
 	// Write issues a token for u.
@@ -79,6 +87,7 @@ type Authenticator struct {
 	users    UserStore
 	backends []Backend
 	onError  func(http.ResponseWriter, *http.Request, error)
+	csrf     *http.CrossOriginProtection
 }
 
 // NewAuthenticator returns an Authenticator over the given backends, tried
@@ -107,7 +116,28 @@ func NewAuthenticator(users UserStore, backends ...Backend) (*Authenticator, err
 		users:    users,
 		backends: append([]Backend(nil), backends...),
 		onError:  func(w http.ResponseWriter, _ *http.Request, err error) { WriteError(w, err) },
+		csrf:     http.NewCrossOriginProtection(),
 	}, nil
+}
+
+// CrossOriginProtection returns the protection applied to unsafe requests
+// (POST, PUT, PATCH, DELETE) whose credential came from an Ambient
+// transport: a cross-site one is refused with 403. Add trusted origins to
+// it, for example a front end served from another origin.
+func (a *Authenticator) CrossOriginProtection() *http.CrossOriginProtection { return a.csrf }
+
+// CheckCrossOrigin refuses (CodeForbidden) an unsafe cross-site request
+// that b's transport would authenticate by a credential the browser sent on
+// its own. It allows everything for other transports. Login routes of
+// cookie backends call it too: a forged login is an attack as well.
+func (a *Authenticator) CheckCrossOrigin(r *http.Request, b *Backend) error {
+	if amb, ok := b.Transport.(Ambient); !ok || !amb.Ambient() {
+		return nil
+	}
+	if err := a.csrf.Check(r); err != nil {
+		return &Error{Code: CodeForbidden, Err: err}
+	}
+	return nil
 }
 
 // Backends returns the backends in the order they are tried.
@@ -136,13 +166,22 @@ func (a *Authenticator) SetErrorHandler(h func(http.ResponseWriter, *http.Reques
 // strategy yields an existing user wins. When none does the error has
 // CodeUnauthorized, or CodeUnavailable if a backend could not check its
 // token because a store was down: the request then fails closed with a 503.
+// An unsafe cross-site request whose only credentials are ambient (cookies)
+// gets CodeForbidden.
 func (a *Authenticator) Authenticate(r *http.Request) (*Auth, error) {
 	ctx := r.Context()
-	var unavailable error
+	var unavailable, forbidden error
 	for i := range a.backends {
 		b := &a.backends[i]
 		token, ok := b.Transport.Credential(r)
 		if !ok {
+			continue
+		}
+		// A forged cross-site request is refused before its token is even
+		// looked up; an explicit credential of a later backend may still
+		// authenticate the request.
+		if err := a.CheckCrossOrigin(r, b); err != nil {
+			forbidden = err
 			continue
 		}
 		p, err := b.Strategy.Read(ctx, token)
@@ -162,6 +201,9 @@ func (a *Authenticator) Authenticate(r *http.Request) (*Auth, error) {
 			// but as unavailable, not as an internal error with details.
 			unavailable = &Error{Code: CodeUnavailable, Err: err}
 		}
+	}
+	if forbidden != nil {
+		return nil, forbidden
 	}
 	if unavailable != nil {
 		return nil, unavailable

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"net"
 	"net/http"
 
 	"github.com/gatehouse/gatehouse"
@@ -11,6 +12,13 @@ import (
 func (a *api) login(name string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		b, _ := a.Authenticator.Backend(name)
+		// A forged cross-site login would sign the victim in as the
+		// attacker (login CSRF): cookie backends refuse it like any other
+		// unsafe cookie request.
+		if err := a.Authenticator.CheckCrossOrigin(r, b); err != nil {
+			a.writeError(w, r, err)
+			return
+		}
 		form, err := a.readForm(w, r)
 		if err != nil {
 			a.writeError(w, r, err)
@@ -41,7 +49,7 @@ func (a *api) login(name string) http.HandlerFunc {
 			a.writeError(w, r, err)
 			return
 		}
-		tok, err := b.Strategy.Write(ctx, u)
+		tok, err := b.Strategy.Write(gatehouse.WithClient(ctx, client(r)), u)
 		if err != nil {
 			a.writeError(w, r, err)
 			return
@@ -105,6 +113,17 @@ func (a *api) register(w http.ResponseWriter, r *http.Request) {
 		a.Logger.ErrorContext(r.Context(), "after-register hook", "user_id", u.ID.String(), "error", err)
 	}
 	writeJSON(w, http.StatusCreated, a.read(u))
+}
+
+// client describes the request's sender for the token records. The IP is
+// the connection's peer: forwarding headers are spoofable unless a trusted
+// proxy sets them, which the server configures in front of this handler.
+func client(r *http.Request) gatehouse.Client {
+	ip, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		ip = r.RemoteAddr
+	}
+	return gatehouse.Client{UserAgent: r.UserAgent(), IP: ip}
 }
 
 // authenticate finds the request's user and applies req.

@@ -6,8 +6,10 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse/gatehouse/password"
+	"github.com/gatehouse/gatehouse/redis/redistest"
 )
 
 // BenchmarkLogin measures POST /auth/jwt/login on SQLite, in-process, with
@@ -36,27 +38,34 @@ func BenchmarkLogin(b *testing.B) {
 	}
 }
 
-// BenchmarkGetMe measures an authenticated GET /users/me: JWT check,
-// revocation lookup and user lookup, on each engine.
+// BenchmarkGetMe measures an authenticated GET /users/me for each token
+// strategy on each engine: token check (and revocation lookup for JWTs),
+// then the user lookup.
 func BenchmarkGetMe(b *testing.B) {
 	for _, e := range engines {
-		b.Run(e.name, func(b *testing.B) {
-			s := newServer(b, e, options{})
-			s.register("bench@example.com", "password123")
-			tok := s.login("bench@example.com", "password123")
-			b.ReportAllocs()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					r := httptest.NewRequest(http.MethodGet, "/users/me", nil)
-					r.Header.Set("Authorization", "Bearer "+tok)
-					rec := httptest.NewRecorder()
-					s.handler.ServeHTTP(rec, r)
-					if rec.Code != http.StatusOK {
-						b.Errorf("status %d: %s", rec.Code, rec.Body)
-						return
-					}
+		for _, strategy := range []string{"jwt", "database", "redis"} {
+			b.Run(e.name+"/"+strategy, func(b *testing.B) {
+				st := e.open(b, &clock{now: time.Now().UTC().Truncate(time.Second)})
+				if strategy == "redis" {
+					st.useRedis(b, redistest.New(b), true)
 				}
+				s := start(b, st, options{backends: []string{"b=bearer+" + strategy}})
+				s.register("bench@example.com", "password123")
+				c := s.loginAs("b", "bench@example.com", "password123")
+				b.ReportAllocs()
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						r := httptest.NewRequest(http.MethodGet, "/users/me", nil)
+						c.apply(r)
+						rec := httptest.NewRecorder()
+						s.handler.ServeHTTP(rec, r)
+						if rec.Code != http.StatusOK {
+							b.Errorf("status %d: %s", rec.Code, rec.Body)
+							return
+						}
+					}
+				})
 			})
-		})
+		}
 	}
 }

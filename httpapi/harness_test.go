@@ -15,11 +15,14 @@ import (
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/bearer"
+	"github.com/gatehouse/gatehouse/cookie"
 	"github.com/gatehouse/gatehouse/httpapi"
 	"github.com/gatehouse/gatehouse/jwt"
+	"github.com/gatehouse/gatehouse/opaque"
 	"github.com/gatehouse/gatehouse/password"
 	"github.com/gatehouse/gatehouse/postgres"
 	"github.com/gatehouse/gatehouse/postgres/postgrestest"
+	"github.com/gatehouse/gatehouse/redis"
 	"github.com/gatehouse/gatehouse/sqlite"
 	"github.com/gatehouse/gatehouse/sqlite/sqlitetest"
 )
@@ -45,23 +48,42 @@ func (c *clock) Add(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
+// stack is the stores one API runs on.
+type stack struct {
+	users  gatehouse.UserStore
+	revs   gatehouse.Revocations
+	tokens gatehouse.TokenStore // the database strategy's
+	redis  gatehouse.TokenStore // the Redis strategy's; nil unless useRedis ran
+	clock  *clock
+}
+
 // engine opens a fresh, migrated database of one kind.
 type engine struct {
 	name string
-	open func(t testing.TB, now func() time.Time) (gatehouse.UserStore, gatehouse.Revocations)
+	open func(t testing.TB, clk *clock) *stack
 }
 
 var engines = []engine{
-	{"sqlite", func(t testing.TB, now func() time.Time) (gatehouse.UserStore, gatehouse.Revocations) {
+	{"sqlite", func(t testing.TB, clk *clock) *stack {
 		db := sqlitetest.New(t)
-		db.Now = now
-		return sqlite.NewUserStore(db), sqlite.NewRevocations(db)
+		db.Now = clk.Now
+		return &stack{sqlite.NewUserStore(db), sqlite.NewRevocations(db), sqlite.NewTokenStore(db), nil, clk}
 	}},
-	{"postgres", func(t testing.TB, now func() time.Time) (gatehouse.UserStore, gatehouse.Revocations) {
+	{"postgres", func(t testing.TB, clk *clock) *stack {
 		db := postgrestest.New(t)
-		db.Now = now
-		return postgres.NewUserStore(db), postgres.NewRevocations(db)
+		db.Now = clk.Now
+		return &stack{postgres.NewUserStore(db), postgres.NewRevocations(db), postgres.NewTokenStore(db), nil, clk}
 	}},
+}
+
+// useRedis adds a Redis token store on a fresh key prefix; with
+// revocations set, JWT revocation moves there too, as in the server.
+func (st *stack) useRedis(t testing.TB, db *redis.DB, revocations bool) {
+	db.Now = st.clock.Now
+	st.redis = redis.NewTokenStore(db)
+	if revocations {
+		st.revs = redis.NewRevocations(db)
+	}
 }
 
 // forEachEngine runs f once per storage engine, in parallel.
@@ -75,6 +97,8 @@ func forEachEngine(t *testing.T, f func(t *testing.T, e engine)) {
 }
 
 type options struct {
+	// backends as in GATEHOUSE_BACKENDS; default "jwt=bearer+jwt".
+	backends            []string
 	requireVerification bool
 	fields              []gatehouse.Field
 	maxBody             int64
@@ -85,44 +109,47 @@ type server struct {
 	t       testing.TB
 	URL     string
 	handler http.Handler
+	stack   *stack
 	users   gatehouse.UserStore
-	revs    gatehouse.Revocations
 	clock   *clock
 	m       *gatehouse.Manager
 }
 
 func newServer(t testing.TB, e engine, opt options) *server {
 	t.Helper()
-	clk := &clock{now: time.Now().UTC().Truncate(time.Second)}
-	users, revs := e.open(t, clk.Now)
-	return start(t, users, revs, clk, opt)
+	return start(t, e.open(t, &clock{now: time.Now().UTC().Truncate(time.Second)}), opt)
 }
 
 // newServerSharing starts a second API over the same stores and clock, with
 // other options.
 func newServerSharing(t testing.TB, s *server, opt options) *server {
 	t.Helper()
-	return start(t, s.users, s.revs, s.clock, opt)
+	return start(t, s.stack, opt)
 }
 
-func start(t testing.TB, users gatehouse.UserStore, revs gatehouse.Revocations, clk *clock, opt options) *server {
+const lifetime = 15 * time.Minute
+
+func start(t testing.TB, st *stack, opt options) *server {
 	t.Helper()
-	key, err := jwt.HMACKey([]byte("0123456789abcdef0123456789abcdef-test-secret"))
-	if err != nil {
-		t.Fatal(err)
+	if opt.backends == nil {
+		opt.backends = []string{"jwt=bearer+jwt"}
 	}
-	strategy, err := jwt.New(jwt.Config{Key: key, Lifetime: 15 * time.Minute, Revocations: revs, Now: clk.Now})
-	if err != nil {
-		t.Fatal(err)
+	var backends []gatehouse.Backend
+	for _, spec := range opt.backends {
+		name, pair, _ := strings.Cut(spec, "=")
+		transport, strategy, _ := strings.Cut(pair, "+")
+		backends = append(backends, gatehouse.Backend{
+			Name:      name,
+			Transport: newTransport(t, transport, st.clock),
+			Strategy:  newStrategy(t, strategy, st),
+		})
 	}
-	auth, err := gatehouse.NewAuthenticator(users, gatehouse.Backend{
-		Name: "jwt", Transport: &bearer.Transport{Now: clk.Now}, Strategy: strategy,
-	})
+	auth, err := gatehouse.NewAuthenticator(st.users, backends...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := &gatehouse.Manager{
-		Users:     users,
+		Users:     st.users,
 		Hasher:    &password.Hasher{Params: cheap},
 		Passwords: &password.Policy{},
 	}
@@ -139,7 +166,48 @@ func start(t testing.TB, users gatehouse.UserStore, revs gatehouse.Revocations, 
 	}
 	ts := httptest.NewServer(h)
 	t.Cleanup(ts.Close)
-	return &server{t: t, URL: ts.URL, handler: h, users: users, revs: revs, clock: clk, m: m}
+	return &server{t: t, URL: ts.URL, handler: h, stack: st, users: st.users, clock: st.clock, m: m}
+}
+
+func newTransport(t testing.TB, name string, clk *clock) gatehouse.Transport {
+	switch name {
+	case "bearer":
+		return &bearer.Transport{Now: clk.Now}
+	case "cookie":
+		c, err := cookie.New(cookie.Config{MaxAge: lifetime})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	t.Fatalf("unknown transport %q", name)
+	return nil
+}
+
+func newStrategy(t testing.TB, name string, st *stack) gatehouse.Strategy {
+	var s gatehouse.Strategy
+	var err error
+	switch name {
+	case "jwt":
+		key, kerr := jwt.HMACKey([]byte("0123456789abcdef0123456789abcdef-test-secret"))
+		if kerr != nil {
+			t.Fatal(kerr)
+		}
+		s, err = jwt.New(jwt.Config{Key: key, Lifetime: lifetime, Revocations: st.revs, Now: st.clock.Now})
+	case "database":
+		s, err = opaque.New(opaque.Config{Store: st.tokens, Lifetime: lifetime, Now: st.clock.Now})
+	case "redis":
+		if st.redis == nil {
+			t.Fatal("a redis strategy needs stack.useRedis first")
+		}
+		s, err = opaque.New(opaque.Config{Store: st.redis, Lifetime: lifetime, Now: st.clock.Now})
+	default:
+		t.Fatalf("unknown strategy %q", name)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 // response is what a test asserts on.
@@ -173,6 +241,12 @@ func (s *server) do(method, path, contentType, body, token string) response {
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
+	return s.doRequest(req)
+}
+
+// doRequest sends req and reads the whole answer.
+func (s *server) doRequest(req *http.Request) response {
+	s.t.Helper()
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		s.t.Fatal(err)

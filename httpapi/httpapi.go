@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/http"
 	"regexp"
+	"time"
 
 	"github.com/gatehouse/gatehouse"
 )
@@ -30,9 +31,9 @@ type Config struct {
 	// MaxBodyBytes caps request bodies; larger ones get 413. Default 1 MiB.
 	MaxBodyBytes int64
 	Logger       *slog.Logger // default slog.Default()
-	// Ready reports whether the service's dependencies are reachable; it
-	// answers GET /readyz. Nil means always ready.
-	Ready func(context.Context) error
+	// Checks name the service's dependencies and check that each is
+	// reachable, for GET /readyz ("database": db.Ping, say).
+	Checks map[string]func(context.Context) error
 }
 
 type api struct {
@@ -40,6 +41,10 @@ type api struct {
 	fields map[string]gatehouse.Field
 	user   gatehouse.Requirement // what the user routes demand
 }
+
+// readyTimeout bounds each dependency check, so /readyz answers even when a
+// dependency hangs instead of refusing.
+const readyTimeout = 2 * time.Second
 
 var fieldName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
 
@@ -143,13 +148,27 @@ func (a *api) healthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
+// readyz reports each dependency: 200 when all answer, else 503 naming the
+// ones that do not. /healthz, by contrast, only says the process is alive.
 func (a *api) readyz(w http.ResponseWriter, r *http.Request) {
-	if a.Ready != nil {
-		if err := a.Ready(r.Context()); err != nil {
-			a.Logger.WarnContext(r.Context(), "not ready", "error", err)
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
-			return
+	status, checks := http.StatusOK, make(map[string]string, len(a.Checks))
+	for name, check := range a.Checks {
+		ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
+		err := check(ctx)
+		cancel()
+		if err != nil {
+			a.Logger.WarnContext(r.Context(), "dependency unavailable", "dependency", name, "error", err)
+			status, checks[name] = http.StatusServiceUnavailable, "unavailable"
+			continue
 		}
+		checks[name] = "ok"
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	word := "ok"
+	if status != http.StatusOK {
+		word = "unavailable"
+	}
+	writeJSON(w, status, struct {
+		Status string            `json:"status"`
+		Checks map[string]string `json:"checks"`
+	}{word, checks})
 }

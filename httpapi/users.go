@@ -70,7 +70,24 @@ func (a *api) deleteUser(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
+	a.revokeUser(r, u.ID)
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// revokeUser ends the tokens a deleted user still has in stores that do not
+// cascade from the user table (Redis). They could not authenticate anyway,
+// as their user is gone; this only stops them from lingering.
+func (a *api) revokeUser(r *http.Request, id gatehouse.ID) {
+	for _, b := range a.Authenticator.Backends() {
+		// Backends may share a strategy; revoking twice is harmless.
+		rev, ok := b.Strategy.(gatehouse.UserTokenRevoker)
+		if !ok {
+			continue
+		}
+		if err := rev.RevokeUser(r.Context(), id); err != nil {
+			a.Logger.WarnContext(r.Context(), "revoking a deleted user's tokens", "user_id", id.String(), "error", err)
+		}
+	}
 }
 
 // userByPath authenticates a superuser, then finds the user named by the

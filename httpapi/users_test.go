@@ -202,7 +202,7 @@ func TestUnknownRoutes(t *testing.T) {
 			{"POST", "/auth/other/login", 404, notFound},
 			{"GET", "/auth/register", 405, `{"detail":"Method Not Allowed"}`},
 			{"GET", "/healthz", 200, `{"status":"ok"}`},
-			{"GET", "/readyz", 200, `{"status":"ok"}`},
+			{"GET", "/readyz", 200, `{"status":"ok","checks":{}}`},
 		} {
 			res := s.do(tc.method, tc.path, "", "", "")
 			if res.status != tc.status || res.body != tc.want {

@@ -1,5 +1,6 @@
-// Package postgres stores Gatehouse users, token revocations and signing
-// keys in PostgreSQL, through a pgx connection pool (github.com/jackc/pgx/v5).
+// Package postgres stores Gatehouse users, opaque access tokens, token
+// revocations and signing keys in PostgreSQL, through a pgx connection pool
+// (github.com/jackc/pgx/v5).
 //
 // It has the same API and behaviour as package sqlite; the conformance
 // suites of gatehousetest run unchanged against both. Timestamps are
@@ -33,7 +34,8 @@ import (
 )
 
 // DB is an open PostgreSQL connection pool. Its stores ([NewUserStore],
-// [NewRevocations], [NewKeyStore]) share its pool and its clock.
+// [NewTokenStore], [NewRevocations], [NewKeyStore]) share its pool and its
+// clock.
 type DB struct {
 	// Now is the clock behind every timestamp the stores write and every
 	// expiry they check; the database server's clock is never used, so
@@ -120,6 +122,10 @@ func (db *DB) fail(ctx context.Context, op string, err error) error {
 		switch {
 		case pe.Code == "23505": // unique_violation
 			return &gatehouse.Error{Code: gatehouse.CodeConflict, Err: wrapped}
+		case pe.Code == "23503": // foreign_key_violation
+			// Every foreign key points at users and cascades on delete, so
+			// a violation means a row named a user that does not exist.
+			return &gatehouse.Error{Code: gatehouse.CodeNotFound, Err: wrapped}
 		case strings.HasPrefix(pe.Code, "08"), // connection_exception
 			pe.Code == "53300", // too_many_connections
 			pe.Code == "57P01", // admin_shutdown

@@ -44,7 +44,7 @@ func ExampleOpen() {
 	}
 	fmt.Println("users:", total)
 	// Output:
-	// applied: [0001_users 0002_revoked_tokens 0003_signing_keys]
+	// applied: [0001_users 0002_revoked_tokens 0003_signing_keys 0004_access_tokens]
 	// then: 0
 	// users: 0
 }

@@ -1,6 +1,6 @@
-// Package sqlite stores Gatehouse users, token revocations and signing keys
-// in an SQLite database, through the pure-Go driver modernc.org/sqlite (no
-// cgo).
+// Package sqlite stores Gatehouse users, opaque access tokens, token
+// revocations and signing keys in an SQLite database, through the pure-Go
+// driver modernc.org/sqlite (no cgo).
 //
 // A DB holds two connection pools on one file. Every write goes through a
 // single connection whose transactions begin IMMEDIATE: SQLite allows one
@@ -42,7 +42,8 @@ import (
 )
 
 // DB is an open SQLite database. Its stores ([NewUserStore],
-// [NewRevocations], [NewKeyStore]) share its connections and its clock.
+// [NewTokenStore], [NewRevocations], [NewKeyStore]) share its connections
+// and its clock.
 type DB struct {
 	// Now is the clock behind every timestamp the stores write and every
 	// expiry they check. Open sets it to time.Now (as does nil); tests
@@ -200,6 +201,10 @@ func (db *DB) fail(ctx context.Context, op string, err error) error {
 		switch se.Code() {
 		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
 			return &gatehouse.Error{Code: gatehouse.CodeConflict, Err: wrapped}
+		case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+			// Every foreign key points at users and cascades on delete, so
+			// a violation means a row named a user that does not exist.
+			return &gatehouse.Error{Code: gatehouse.CodeNotFound, Err: wrapped}
 		}
 		// Primary codes are the low byte of extended ones.
 		switch se.Code() & 0xff {

@@ -15,18 +15,18 @@ type backendSpec struct {
 
 func (b backendSpec) String() string { return b.Name + "=" + b.Transport + "+" + b.Strategy }
 
-// The transports and strategies this server can build. The interface fixes
-// the full lists (transports bearer, cookie; strategies jwt, database,
-// redis); the others are added as they are built.
+// The transports and strategies this server can build. Transports: bearer
+// (the Authorization header, login answered as JSON) and cookie (one cookie
+// shared by every cookie backend, configured by the --cookie-* settings).
+// Strategies: jwt (signed access tokens), database (opaque tokens in the SQL
+// database) and redis (opaque tokens in Redis; needs --redis-url).
 var (
-	supportedTransports = []string{"bearer"}
-	supportedStrategies = []string{"jwt"}
+	supportedTransports = []string{"bearer", "cookie"}
+	supportedStrategies = []string{"jwt", "database", "redis"}
 )
 
-// defaultBackends is the default of --backends. The documented default is
-// "jwt=bearer+jwt,cookie=cookie+jwt", which applies once the cookie
-// transport exists.
-const defaultBackends = "jwt=bearer+jwt"
+// defaultBackends is the default of --backends.
+const defaultBackends = "jwt=bearer+jwt,cookie=cookie+jwt"
 
 // maxBackendName bounds a backend name, which becomes a path segment.
 const maxBackendName = 64

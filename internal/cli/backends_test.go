@@ -13,6 +13,15 @@ func TestParseBackends(t *testing.T) {
 	}{
 		{"jwt=bearer+jwt", []backendSpec{{"jwt", "bearer", "jwt"}}},
 		{"a=bearer+jwt,b-2_x=bearer+jwt", []backendSpec{{"a", "bearer", "jwt"}, {"b-2_x", "bearer", "jwt"}}},
+		{"jwt=bearer+jwt,cookie=cookie+jwt", []backendSpec{{"jwt", "bearer", "jwt"}, {"cookie", "cookie", "jwt"}}},
+		// Every transport with every strategy.
+		{
+			"a=bearer+jwt,b=bearer+database,c=bearer+redis,d=cookie+jwt,e=cookie+database,f=cookie+redis",
+			[]backendSpec{
+				{"a", "bearer", "jwt"}, {"b", "bearer", "database"}, {"c", "bearer", "redis"},
+				{"d", "cookie", "jwt"}, {"e", "cookie", "database"}, {"f", "cookie", "redis"},
+			},
+		},
 	} {
 		got, err := parseBackends(c.in)
 		if err != nil || !slices.Equal(got, c.want) {
@@ -24,7 +33,8 @@ func TestParseBackends(t *testing.T) {
 		"jwt=bearer+jwt,", ",jwt=bearer+jwt", "jwt=bearer+jwt,,b=bearer+jwt",
 		" jwt=bearer+jwt", "jwt = bearer+jwt", "jwt=bearer+jwt ", "JWT=bearer+jwt", "j.w=bearer+jwt",
 		"jwt=bearer+jwt,jwt=bearer+jwt", "jwt=Bearer+jwt", "jwt=bearer+JWT", "jwt=bearer+jwt+jwt",
-		"a=b=bearer+jwt", "jwt=cookie+jwt", "jwt=bearer+database", "jwt=bearer+redis", "jwt=apikey+jwt",
+		"a=b=bearer+jwt", "jwt=apikey+jwt", "jwt=bearer+oauth", "jwt=cookie+Database", "jwt=Cookie+jwt",
+		"jwt=cookie+redis+jwt", "jwt=bearer+jwt,cookie=cookie+jwt,jwt=cookie+database",
 		strings.Repeat("a", maxBackendName+1) + "=bearer+jwt",
 	} {
 		if got, err := parseBackends(in); err == nil {
@@ -34,6 +44,9 @@ func TestParseBackends(t *testing.T) {
 	if _, err := parseBackends(defaultBackends); err != nil {
 		t.Errorf("the default %q does not parse: %v", defaultBackends, err)
 	}
+	if defaultBackends != "jwt=bearer+jwt,cookie=cookie+jwt" {
+		t.Errorf("defaultBackends = %q, want the documented jwt=bearer+jwt,cookie=cookie+jwt", defaultBackends)
+	}
 }
 
 // FuzzParseBackends checks that parseBackends never panics, that what it
@@ -41,8 +54,9 @@ func TestParseBackends(t *testing.T) {
 func FuzzParseBackends(f *testing.F) {
 	for _, seed := range []string{
 		defaultBackends,
-		"jwt=bearer+jwt,cookie=cookie+jwt", // the documented default, once cookies exist
 		"a=bearer+jwt,b=bearer+jwt",
+		"a=bearer+database,b=cookie+redis",
+		"a=cookie+database,a=cookie+redis",
 		"jwt=bearer+jwt,jwt=bearer+jwt",
 		"jwt=bearer+jwt,",
 		"jwt=bearer+jwt+jwt",
@@ -78,6 +92,35 @@ func FuzzParseBackends(f *testing.F) {
 			t.Fatalf("%q: reparse gave %v, %v", s, again, err)
 		}
 	})
+}
+
+func TestParseOrigins(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want []string
+	}{
+		{"", nil},
+		{"https://app.example.com", []string{"https://app.example.com"}},
+		{"https://app.example.com,http://localhost:3000", []string{"https://app.example.com", "http://localhost:3000"}},
+		{"https://a.example, https://b.example", []string{"https://a.example", "https://b.example"}},
+		{"https://a.example,https://a.example", []string{"https://a.example"}},
+		{"http://[::1]:8080", []string{"http://[::1]:8080"}},
+	} {
+		got, err := parseOrigins(c.in)
+		if err != nil || !slices.Equal(got, c.want) {
+			t.Errorf("parseOrigins(%q) = %q, %v; want %q", c.in, got, err, c.want)
+		}
+	}
+	for _, in := range []string{
+		",", "https://a.example,", "app.example.com", "//app.example.com", "https://", "https://app.example.com/",
+		"https://app.example.com/app", "https://app.example.com?x", "https://app.example.com#x", "ftp://app.example.com",
+		"https://user@app.example.com", "HTTPS://app.example.com", "https://App.example.com", "https://a.example:443",
+		"http://a.example:80", "https://a.example:", "mailto:a@example.com", "null", "*",
+	} {
+		if got, err := parseOrigins(in); err == nil {
+			t.Errorf("parseOrigins(%q) = %q, want an error", in, got)
+		}
+	}
 }
 
 func TestParseDatabaseURL(t *testing.T) {

@@ -335,6 +335,15 @@ func TestHelp(t *testing.T) {
 		{"--require-verification", "GATEHOUSE_REQUIRE_VERIFICATION"},
 		{"--password-min-length", "GATEHOUSE_PASSWORD_MIN_LENGTH"},
 		{"--public-url", "GATEHOUSE_PUBLIC_URL"},
+		{"--redis-url", "GATEHOUSE_REDIS_URL"},
+		{"--redis-prefix", "GATEHOUSE_REDIS_PREFIX"},
+		{"--cookie-secure", "GATEHOUSE_COOKIE_SECURE"},
+		{"--cookie-name", "GATEHOUSE_COOKIE_NAME"},
+		{"--cookie-domain", "GATEHOUSE_COOKIE_DOMAIN"},
+		{"--cookie-path", "GATEHOUSE_COOKIE_PATH"},
+		{"--cookie-samesite", "GATEHOUSE_COOKIE_SAMESITE"},
+		{"--cookie-max-age", "GATEHOUSE_COOKIE_MAX_AGE"},
+		{"--trusted-origins", "GATEHOUSE_TRUSTED_ORIGINS"},
 		{"--log-level", "GATEHOUSE_LOG_LEVEL"},
 		{"--log-format", "GATEHOUSE_LOG_FORMAT"},
 	}
@@ -352,7 +361,7 @@ func TestHelp(t *testing.T) {
 				t.Errorf("%v: help lacks %s", args, s.env)
 			}
 		}
-		for _, def := range []string{"127.0.0.1:8000", "sqlite://gatehouse.db", "jwt=bearer+jwt", "HS256", "15m", "info"} {
+		for _, def := range []string{"127.0.0.1:8000", "sqlite://gatehouse.db", "jwt=bearer+jwt,cookie=cookie+jwt", "HS256", "15m", "info", "gatehouse_auth", "lax", "gatehouse:"} {
 			if !strings.Contains(help, def) {
 				t.Errorf("%v: help lacks the default %s", args, def)
 			}
@@ -417,8 +426,33 @@ func TestBadSettings(t *testing.T) {
 		{"backends no strategy", []string{"--backends", "jwt=bearer"}, nil, "GATEHOUSE_BACKENDS"},
 		{"backends duplicate", []string{"--backends", "a=bearer+jwt,a=bearer+jwt"}, nil, "twice"},
 		{"backends bad name", []string{"--backends", "JWT=bearer+jwt"}, nil, "--backends"},
-		{"backends unsupported transport", nil, env{"GATEHOUSE_BACKENDS": "cookie=cookie+jwt"}, "supported: bearer"},
-		{"backends unsupported strategy", []string{"--backends", "db=bearer+database"}, nil, "supported: jwt"},
+		{"backends unsupported transport", nil, env{"GATEHOUSE_BACKENDS": "key=apikey+jwt"}, "supported: bearer, cookie"},
+		{"backends unsupported strategy", []string{"--backends", "db=bearer+sql"}, nil, "supported: jwt, database, redis"},
+		{"redis strategy without redis", []string{"--backends", "jwt=bearer+jwt,r=cookie+redis"}, nil, "--redis-url (GATEHOUSE_REDIS_URL)"},
+		{"redis strategy without redis names backends", nil, env{"GATEHOUSE_BACKENDS": "r=bearer+redis"}, "--backends (GATEHOUSE_BACKENDS)"},
+		{"redis url scheme", []string{"--redis-url", "http://127.0.0.1:6379"}, nil, "--redis-url"},
+		{"redis url not a url", nil, env{"GATEHOUSE_REDIS_URL": "127.0.0.1:6379"}, "GATEHOUSE_REDIS_URL"},
+		{"redis url password not quoted", []string{"--redis-url", "tcp://:tiny-secret-value@h:6379/0"}, nil, "--redis-url"},
+		{"redis prefix", []string{"--redis-prefix", "a b"}, nil, "--redis-prefix"},
+		{"cookie secure bool", nil, env{"GATEHOUSE_COOKIE_SECURE": "sometimes"}, "GATEHOUSE_COOKIE_SECURE"},
+		{"cookie samesite", []string{"--cookie-samesite", "relaxed"}, nil, "--cookie-samesite"},
+		{"cookie samesite none insecure", []string{"--cookie-samesite", "none", "--cookie-secure=false"}, nil,
+			"--cookie-secure (GATEHOUSE_COOKIE_SECURE) and --cookie-samesite (GATEHOUSE_COOKIE_SAMESITE)"},
+		{"cookie samesite none insecure env", nil, env{"GATEHOUSE_COOKIE_SAMESITE": "none", "GATEHOUSE_COOKIE_SECURE": "false"},
+			"--cookie-samesite (GATEHOUSE_COOKIE_SAMESITE)"},
+		{"cookie name", []string{"--cookie-name", "bad name;"}, nil, "--cookie-name"},
+		{"cookie host prefix with domain", []string{"--cookie-name", "__Host-auth", "--cookie-domain", "example.com"}, nil,
+			"--cookie-name (GATEHOUSE_COOKIE_NAME) and --cookie-domain (GATEHOUSE_COOKIE_DOMAIN)"},
+		{"cookie host prefix insecure", nil, env{"GATEHOUSE_COOKIE_NAME": "__Host-auth", "GATEHOUSE_COOKIE_SECURE": "false"},
+			"GATEHOUSE_COOKIE_NAME"},
+		{"cookie path", []string{"--cookie-path", "/a;b"}, nil, "--cookie-path"},
+		{"cookie domain", nil, env{"GATEHOUSE_COOKIE_DOMAIN": "exa mple.com"}, "GATEHOUSE_COOKIE_DOMAIN"},
+		{"cookie max age negative", []string{"--cookie-max-age", "-1h"}, nil, "--cookie-max-age"},
+		{"cookie max age too long", nil, env{"GATEHOUSE_COOKIE_MAX_AGE": "10000h"}, "GATEHOUSE_COOKIE_MAX_AGE"},
+		{"cookie max age number", []string{"--cookie-max-age", "3600"}, nil, "--cookie-max-age"},
+		{"trusted origin path", []string{"--trusted-origins", "https://app.example.com/"}, nil, "--trusted-origins"},
+		{"trusted origin scheme", nil, env{"GATEHOUSE_TRUSTED_ORIGINS": "https://a.example,app.example.com"}, "GATEHOUSE_TRUSTED_ORIGINS"},
+		{"trusted origin empty entry", []string{"--trusted-origins", "https://a.example,,https://b.example"}, nil, "--trusted-origins"},
 		{"duration", []string{"--access-token-ttl", "10"}, nil, "--access-token-ttl"},
 		{"negative duration", nil, env{"GATEHOUSE_ACCESS_TOKEN_TTL": "-1m"}, "GATEHOUSE_ACCESS_TOKEN_TTL"},
 		{"database url scheme", []string{"--database-url", "mysql://root@localhost/db"}, nil, "--database-url"},

@@ -7,10 +7,14 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gatehouse/gatehouse/cookie"
 )
 
 // config is the server's configuration after flags, environment and
@@ -18,6 +22,8 @@ import (
 type config struct {
 	Addr                string
 	DB                  dbURL
+	RedisURL            string // "" when not configured
+	RedisPrefix         string
 	Secret              string // "" when not configured
 	Backends            []backendSpec
 	JWTAlgorithm        string
@@ -25,9 +31,14 @@ type config struct {
 	AccessTokenTTL      time.Duration
 	RequireVerification bool
 	PasswordMinLength   int
-	PublicURL           string // "" means http:// + the listen address; for links in mails, which come later
-	LogLevel            slog.Level
-	LogFormat           string
+	// Cookie is what every cookie backend shares, checked by cookie.New
+	// when the settings are read.
+	Cookie         cookie.Config
+	cookieMaxAge   *time.Duration // nil: the access token lifetime
+	TrustedOrigins []string
+	PublicURL      string // "" means http:// + the listen address; for links in mails, which come later
+	LogLevel       slog.Level
+	LogFormat      string
 }
 
 // A setting is one row of the configuration table: a flag, its environment
@@ -71,6 +82,36 @@ var settings = []*setting{
 		parse: func(c *config, v string) (err error) {
 			c.DB, err = parseDatabaseURL(v)
 			return err
+		},
+	},
+	{
+		flag: "redis-url", env: "GATEHOUSE_REDIS_URL", arg: "URL", defDoc: "none",
+		usage: "Redis: redis://[:password@]host:port/db, rediss:// (TLS), unix://, redis-sentinel://, redis-cluster://; " +
+			"when set, JWT revocations are kept there instead of the database, and the redis strategy can be used",
+		parse: func(c *config, v string) error {
+			if v == "" {
+				return nil
+			}
+			// Only the scheme is checked here; redis.Open reads the rest
+			// at start. The URL may hold a password, so errors never
+			// quote it.
+			scheme, _, _ := strings.Cut(v, "://")
+			if !slices.Contains(redisSchemes, scheme) || scheme == v {
+				return fmt.Errorf("want a URL of scheme %s", strings.Join(redisSchemes, ", "))
+			}
+			c.RedisURL = v
+			return nil
+		},
+	},
+	{
+		flag: "redis-prefix", env: "GATEHOUSE_REDIS_PREFIX", def: "gatehouse:", arg: "PREFIX",
+		usage: "prefix of every Redis key the server writes, so that several servers or tests can share one Redis database",
+		parse: func(c *config, v string) error {
+			if strings.ContainsFunc(v, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+				return errors.New("must not contain spaces or control characters")
+			}
+			c.RedisPrefix = v
+			return nil
 		},
 	},
 	{
@@ -153,6 +194,95 @@ var settings = []*setting{
 		},
 	},
 	{
+		flag: "cookie-secure", env: "GATEHOUSE_COOKIE_SECURE", def: "true",
+		usage: "give the auth cookie the Secure attribute, so browsers send it over HTTPS only; --cookie-secure=false is for plain-HTTP development",
+		parse: func(c *config, v string) error {
+			secure, err := strconv.ParseBool(v)
+			c.Cookie.InsecureNoSecure = !secure
+			return err
+		},
+	},
+	{
+		flag: "cookie-name", env: "GATEHOUSE_COOKIE_NAME", def: "gatehouse_auth", arg: "NAME",
+		usage: "name of the auth cookie; a __Host- prefix pins it to this host (no --cookie-domain, --cookie-path /)",
+		parse: func(c *config, v string) error {
+			if _, err := cookie.New(cookie.Config{Name: v}); err != nil {
+				return err
+			}
+			c.Cookie.Name = v
+			return nil
+		},
+	},
+	{
+		flag: "cookie-domain", env: "GATEHOUSE_COOKIE_DOMAIN", arg: "DOMAIN", defDoc: "none (this host only)",
+		usage: "Domain attribute of the auth cookie, which sends it to subdomains too",
+		parse: func(c *config, v string) error {
+			if v == "" {
+				return nil
+			}
+			if _, err := cookie.New(cookie.Config{Domain: v}); err != nil {
+				return err
+			}
+			c.Cookie.Domain = v
+			return nil
+		},
+	},
+	{
+		flag: "cookie-path", env: "GATEHOUSE_COOKIE_PATH", def: "/", arg: "PATH",
+		usage: "Path attribute of the auth cookie",
+		parse: func(c *config, v string) error {
+			if _, err := cookie.New(cookie.Config{Path: v}); err != nil {
+				return err
+			}
+			c.Cookie.Path = v
+			return nil
+		},
+	},
+	{
+		flag: "cookie-samesite", env: "GATEHOUSE_COOKIE_SAMESITE", def: "lax", arg: "MODE",
+		usage: "SameSite attribute of the auth cookie: lax, strict or none (none needs --cookie-secure)",
+		parse: func(c *config, v string) error {
+			switch v {
+			case "lax":
+				c.Cookie.SameSite = http.SameSiteLaxMode
+			case "strict":
+				c.Cookie.SameSite = http.SameSiteStrictMode
+			case "none":
+				c.Cookie.SameSite = http.SameSiteNoneMode
+			default:
+				return fmt.Errorf("want lax, strict or none, got %q", v)
+			}
+			return nil
+		},
+	},
+	{
+		flag: "cookie-max-age", env: "GATEHOUSE_COOKIE_MAX_AGE", arg: "DURATION", defDoc: "the access token lifetime",
+		usage: "how long browsers keep the auth cookie (Go duration, at most 400 days); 0 makes it a session cookie",
+		parse: func(c *config, v string) error {
+			if v == "" {
+				return nil
+			}
+			d, err := time.ParseDuration(v)
+			switch {
+			case err != nil:
+				return err
+			case d < 0:
+				return fmt.Errorf("must not be negative, got %s", v)
+			}
+			c.cookieMaxAge = &d
+			return nil
+		},
+	},
+	{
+		flag: "trusted-origins", env: "GATEHOUSE_TRUSTED_ORIGINS", arg: "LIST", defDoc: "none",
+		usage: "comma list of origins (scheme://host[:port]) whose cross-origin requests may use the auth cookie, " +
+			"such as a front end served from another host",
+		parse: func(c *config, v string) (err error) {
+			c.TrustedOrigins, err = parseOrigins(v)
+			return err
+		},
+	},
+	{
 		flag: "public-url", env: "GATEHOUSE_PUBLIC_URL", arg: "URL", defDoc: "http:// + the listen address",
 		usage: "public base URL, for links in mails",
 		parse: func(c *config, v string) error {
@@ -192,6 +322,9 @@ var settings = []*setting{
 		},
 	},
 }
+
+// redisSchemes are the URL schemes redis.Open takes.
+var redisSchemes = []string{"redis", "rediss", "unix", "redis-sentinel", "rediss-sentinel", "redis-cluster", "rediss-cluster"}
 
 // minSecretLen is the least number of bytes a signing secret has: an HS256
 // key needs 256 bits.
@@ -233,6 +366,7 @@ func settingFlags(fs *flag.FlagSet, names []string) func(getenv func(string) str
 	}
 	return func(getenv func(string) string) (*config, error) {
 		c := &config{}
+		given := make(map[string]bool)
 		for _, v := range values {
 			raw, src := v.s.def, "default"
 			if v.set {
@@ -243,9 +377,121 @@ func settingFlags(fs *flag.FlagSet, names []string) func(getenv func(string) str
 			if err := v.s.parse(c, raw); err != nil {
 				return nil, &settingError{s: v.s, src: src, err: err}
 			}
+			given[v.s.flag] = src != "default"
+		}
+		for _, x := range crossChecks {
+			if !slices.ContainsFunc(x.needs, func(n string) bool { _, ok := given[n]; return !ok }) {
+				if err := x.check(c, given); err != nil {
+					return nil, err
+				}
+			}
 		}
 		return c, nil
 	}
+}
+
+// crossChecks are the rules that involve several settings. Each runs when
+// the command has all the settings it needs; its errors name them all.
+var crossChecks = []struct {
+	needs []string
+	check func(c *config, given map[string]bool) error
+}{
+	{
+		needs: []string{"backends", "redis-url"},
+		check: func(c *config, _ map[string]bool) error {
+			if c.RedisURL != "" {
+				return nil
+			}
+			for _, b := range c.Backends {
+				if b.Strategy == "redis" {
+					return fmt.Errorf("backend %q of %s uses the redis strategy, which needs %s; set it or change the backends",
+						b.Name, describeSettings("backends"), describeSettings("redis-url"))
+				}
+			}
+			return nil
+		},
+	},
+	{
+		needs: cookieSettings,
+		check: func(c *config, given map[string]bool) error {
+			c.Cookie.MaxAge = c.AccessTokenTTL
+			if c.cookieMaxAge != nil {
+				c.Cookie.MaxAge = *c.cookieMaxAge
+			}
+			if _, err := cookie.New(c.Cookie); err != nil {
+				// Each value passed alone; name those that were set, as
+				// it is their combination that is refused.
+				var set []string
+				for _, name := range cookieSettings {
+					if given[name] {
+						set = append(set, name)
+					}
+				}
+				if len(set) == 0 {
+					set = cookieSettings
+				}
+				return fmt.Errorf("invalid cookie settings %s: %w", describeSettings(set...), err)
+			}
+			return nil
+		},
+	},
+}
+
+// cookieSettings are the settings that make up cookie.Config.
+var cookieSettings = []string{"cookie-secure", "cookie-name", "cookie-domain", "cookie-path", "cookie-samesite", "cookie-max-age", "access-token-ttl"}
+
+// describeSettings names settings for an error: "--a (GATEHOUSE_A) and --b
+// (GATEHOUSE_B)".
+func describeSettings(names ...string) string {
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = fmt.Sprintf("--%s (%s)", n, lookupSetting(n).env)
+	}
+	if len(parts) <= 1 {
+		return strings.Join(parts, "")
+	}
+	return strings.Join(parts[:len(parts)-1], ", ") + " and " + parts[len(parts)-1]
+}
+
+// parseOrigins parses --trusted-origins: a comma list of origins exactly as
+// browsers send them in the Origin header, scheme://host[:port] in lower
+// case, without a path and without the scheme's default port.
+func parseOrigins(s string) ([]string, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var origins []string
+	check := http.NewCrossOriginProtection()
+	for i, o := range strings.Split(s, ",") {
+		o = strings.TrimSpace(o)
+		if o == "" {
+			return nil, fmt.Errorf("entry %d is empty", i+1)
+		}
+		u, err := url.Parse(o)
+		if err != nil {
+			return nil, fmt.Errorf("entry %d %q: want scheme://host[:port]", i+1, o)
+		}
+		switch {
+		case u.Scheme != "http" && u.Scheme != "https":
+			return nil, fmt.Errorf("origin %q: want an http:// or https:// origin", o)
+		case u.Opaque != "" || u.Host == "" || u.User != nil:
+			return nil, fmt.Errorf("origin %q: want scheme://host[:port]", o)
+		case u.Path != "" || u.RawQuery != "" || u.Fragment != "" || strings.ContainsAny(o, "?#"):
+			return nil, fmt.Errorf("origin %q: an origin has no path, query or fragment (not even a trailing /)", o)
+		case o != strings.ToLower(o):
+			return nil, fmt.Errorf("origin %q: write it in lower case, as browsers send it", o)
+		case u.Port() == "" && strings.HasSuffix(u.Host, ":"),
+			u.Scheme == "http" && u.Port() == "80", u.Scheme == "https" && u.Port() == "443":
+			return nil, fmt.Errorf("origin %q: leave out the default port, as browsers do", o)
+		}
+		if err := check.AddTrustedOrigin(o); err != nil {
+			return nil, fmt.Errorf("origin %q: %v", o, err)
+		}
+		if !slices.Contains(origins, o) {
+			origins = append(origins, o)
+		}
+	}
+	return origins, nil
 }
 
 // settingError names the setting whose value is bad.

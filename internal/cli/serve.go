@@ -8,14 +8,18 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/bearer"
+	"github.com/gatehouse/gatehouse/cookie"
 	"github.com/gatehouse/gatehouse/httpapi"
 	"github.com/gatehouse/gatehouse/jwt"
+	"github.com/gatehouse/gatehouse/opaque"
 	"github.com/gatehouse/gatehouse/password"
+	"github.com/gatehouse/gatehouse/redis"
 )
 
 const (
@@ -63,7 +67,16 @@ func serve(ctx context.Context, c *config, cio cmdIO) error {
 			"file", path, "generated", created)
 	}
 
-	handler, err := newHandler(ctx, c, cio.opts, db, secret, log)
+	var rdb *redis.DB
+	if c.RedisURL != "" {
+		if rdb, err = openRedis(ctx, c.RedisURL, c.RedisPrefix); err != nil {
+			return err
+		}
+		defer rdb.Close() // after the server and the sweeper stopped
+		log.Info("using Redis for JWT revocations", "url", redactURL(c.RedisURL), "prefix", c.RedisPrefix)
+	}
+
+	handler, err := newHandler(ctx, c, cio.opts, db, rdb, secret, log)
 	if err != nil {
 		return err
 	}
@@ -84,7 +97,9 @@ func serve(ctx context.Context, c *config, cio cmdIO) error {
 
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Go(func() { sweep(sweepCtx, db.Revocations, log) })
+	wg.Go(func() {
+		sweep(sweepCtx, log, map[string]sweeper{"revocations": db.Revocations, "access tokens": db.Tokens})
+	})
 	defer wg.Wait()
 	defer stopSweep()
 
@@ -109,48 +124,112 @@ func serve(ctx context.Context, c *config, cio cmdIO) error {
 	return nil
 }
 
-// newHandler wires the stores, hasher, strategy and transports into the
-// HTTP API.
-func newHandler(ctx context.Context, c *config, opts options, db *database, secret string, log *slog.Logger) (http.Handler, error) {
+// openRedis connects to Redis; the URL is not quoted in errors, as it may
+// hold a password.
+func openRedis(ctx context.Context, rawURL, prefix string) (*redis.DB, error) {
+	rdb, err := redis.Open(ctx, rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("open Redis %s: %w", redactURL(rawURL), err)
+	}
+	rdb.Prefix = prefix
+	return rdb, nil
+}
+
+// redactURL returns a Redis URL fit for logs: the password and the query
+// (which may hold sentinel_password) are hidden. It does not use url.Parse,
+// which refuses the host lists of Sentinel and Cluster URLs.
+func redactURL(u string) string {
+	scheme, rest, ok := strings.Cut(u, "://")
+	if !ok {
+		return "(not a URL)"
+	}
+	if q := strings.IndexAny(rest, "?#"); q >= 0 {
+		rest = rest[:q] + "?..."
+	}
+	end := strings.IndexAny(rest, "/?")
+	if end < 0 {
+		end = len(rest)
+	}
+	if at := strings.LastIndex(rest[:end], "@"); at >= 0 {
+		if user, _, hasPassword := strings.Cut(rest[:at], ":"); hasPassword {
+			rest = user + ":xxxxx" + rest[at:]
+		}
+	}
+	return scheme + "://" + rest
+}
+
+// newHandler wires the stores, hasher, strategies and transports into the
+// HTTP API. rdb is nil when no Redis is configured.
+func newHandler(ctx context.Context, c *config, opts options, db *database, rdb *redis.DB, secret string, log *slog.Logger) (http.Handler, error) {
 	sign, verify, err := signingKeys(ctx, db.Keys, c.JWTAlgorithm, secret, c.AccessTokenTTL, time.Now(), log)
 	if err != nil {
 		return nil, fmt.Errorf("serve: %w", err)
 	}
-	strategy, err := jwt.New(jwt.Config{
+	// JWT revocations live in Redis when there is one: every instance
+	// sees them at once, and they expire by themselves.
+	var revocations gatehouse.Revocations = db.Revocations
+	if rdb != nil {
+		revocations = redis.NewRevocations(rdb)
+	}
+	jwtStrategy, err := jwt.New(jwt.Config{
 		Key:         sign,
 		Verify:      verify,
 		Issuer:      c.JWTIssuer,
 		Lifetime:    c.AccessTokenTTL,
-		Revocations: db.Revocations,
+		Revocations: revocations,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("serve: %w", err)
 	}
 
+	// One transport or strategy of each kind, shared by the backends that
+	// name it; built only when some backend does.
+	transports := map[string]gatehouse.Transport{"bearer": &bearer.Transport{}}
+	strategies := map[string]gatehouse.Strategy{"jwt": jwtStrategy}
 	var backends []gatehouse.Backend
 	for _, b := range c.Backends {
-		// parseBackends admits only the transports and strategies built here.
-		backends = append(backends, gatehouse.Backend{
-			Name:      b.Name,
-			Transport: &bearer.Transport{},
-			Strategy:  strategy,
-		})
+		t, ok := transports[b.Transport]
+		if !ok {
+			if t, err = newTransport(b.Transport, c, log); err != nil {
+				return nil, fmt.Errorf("serve: backend %q: %w", b.Name, err)
+			}
+			transports[b.Transport] = t
+		}
+		s, ok := strategies[b.Strategy]
+		if !ok {
+			if s, err = newStrategy(b.Strategy, c, db, rdb); err != nil {
+				return nil, fmt.Errorf("serve: backend %q: %w", b.Name, err)
+			}
+			strategies[b.Strategy] = s
+		}
+		backends = append(backends, gatehouse.Backend{Name: b.Name, Transport: t, Strategy: s})
 	}
 	auth, err := gatehouse.NewAuthenticator(db.Users, backends...)
 	if err != nil {
 		return nil, fmt.Errorf("serve: %w", err)
 	}
+	for _, o := range c.TrustedOrigins {
+		// parseOrigins checked them already.
+		if err := auth.CrossOriginProtection().AddTrustedOrigin(o); err != nil {
+			return nil, fmt.Errorf("serve: %s: %w", describeSettings("trusted-origins"), err)
+		}
+	}
+
 	manager := &gatehouse.Manager{
 		Users:     db.Users,
 		Hasher:    &password.Hasher{Params: opts.HashParams},
 		Passwords: &password.Policy{MinLength: c.PasswordMinLength},
+	}
+	checks := map[string]func(context.Context) error{"database": db.Ping}
+	if rdb != nil {
+		checks["redis"] = rdb.Ping
 	}
 	api, err := httpapi.New(httpapi.Config{
 		Manager:             manager,
 		Authenticator:       auth,
 		RequireVerification: c.RequireVerification,
 		Logger:              log,
-		Ready:               db.Ping,
+		Checks:              checks,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("serve: %w", err)
@@ -164,8 +243,53 @@ func newHandler(ctx context.Context, c *config, opts options, db *database, secr
 	return mux, nil
 }
 
-// sweep drops expired revocations now and then, until ctx ends.
-func sweep(ctx context.Context, r revocations, log *slog.Logger) {
+// newTransport builds a transport other than bearer.
+func newTransport(name string, c *config, log *slog.Logger) (gatehouse.Transport, error) {
+	switch name {
+	case "cookie":
+		if c.Cookie.InsecureNoSecure {
+			log.Warn("the auth cookie lacks the Secure attribute, so browsers send it over plain HTTP; " +
+				"set GATEHOUSE_COOKIE_SECURE=true outside development")
+		}
+		// The settings were checked with cookie.New when they were read.
+		t, err := cookie.New(c.Cookie)
+		if err != nil {
+			return nil, err
+		}
+		return t, nil
+	}
+	return nil, fmt.Errorf("unknown transport %q", name) // parseBackends admits no other
+}
+
+// newStrategy builds a strategy other than jwt.
+func newStrategy(name string, c *config, db *database, rdb *redis.DB) (gatehouse.Strategy, error) {
+	var store gatehouse.TokenStore
+	switch name {
+	case "database":
+		store = db.Tokens
+	case "redis":
+		if rdb == nil { // the settings check forbids this
+			return nil, fmt.Errorf("the redis strategy needs %s", describeSettings("redis-url"))
+		}
+		store = redis.NewTokenStore(rdb)
+	default:
+		return nil, fmt.Errorf("unknown strategy %q", name) // parseBackends admits no other
+	}
+	s, err := opaque.New(opaque.Config{Store: store, Lifetime: c.AccessTokenTTL})
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// A sweeper drops expired rows.
+type sweeper interface {
+	Sweep(ctx context.Context) (int64, error)
+}
+
+// sweep drops expired revocations and tokens from the database now and
+// then, until ctx ends. Redis expires its keys by itself.
+func sweep(ctx context.Context, log *slog.Logger, sweepers map[string]sweeper) {
 	t := time.NewTicker(sweepInterval)
 	defer t.Stop()
 	for {
@@ -174,12 +298,14 @@ func sweep(ctx context.Context, r revocations, log *slog.Logger) {
 			return
 		case <-t.C:
 		}
-		n, err := r.Sweep(ctx)
-		switch {
-		case err != nil && ctx.Err() == nil:
-			log.Warn("sweeping expired revocations failed", "err", err)
-		case n > 0:
-			log.Debug("swept expired revocations", "count", n)
+		for what, s := range sweepers {
+			n, err := s.Sweep(ctx)
+			switch {
+			case err != nil && ctx.Err() == nil:
+				log.Warn("sweeping expired "+what+" failed", "err", err)
+			case n > 0:
+				log.Debug("swept expired "+what, "count", n)
+			}
 		}
 	}
 }

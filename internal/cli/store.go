@@ -13,6 +13,7 @@ import (
 type database struct {
 	Users       gatehouse.UserStore
 	Revocations revocations
+	Tokens      tokenStore
 	Keys        gatehouse.KeyStore
 	Migrate     func(context.Context) ([]string, error)
 	Ping        func(context.Context) error
@@ -22,6 +23,12 @@ type database struct {
 // revocations is a revocation store that can drop expired entries.
 type revocations interface {
 	gatehouse.Revocations
+	Sweep(ctx context.Context) (int64, error)
+}
+
+// tokenStore is a store of opaque tokens that can drop expired ones.
+type tokenStore interface {
+	gatehouse.TokenStore
 	Sweep(ctx context.Context) (int64, error)
 }
 
@@ -35,6 +42,7 @@ func openDatabase(ctx context.Context, u dbURL) (*database, error) {
 		return &database{
 			Users:       sqlite.NewUserStore(db),
 			Revocations: sqlite.NewRevocations(db),
+			Tokens:      sqlite.NewTokenStore(db),
 			Keys:        sqlite.NewKeyStore(db),
 			Migrate:     db.Migrate,
 			Ping:        db.Ping,
@@ -49,6 +57,7 @@ func openDatabase(ctx context.Context, u dbURL) (*database, error) {
 		return &database{
 			Users:       postgres.NewUserStore(db),
 			Revocations: postgres.NewRevocations(db),
+			Tokens:      postgres.NewTokenStore(db),
 			Keys:        postgres.NewKeyStore(db),
 			Migrate:     db.Migrate,
 			Ping:        db.Ping,

@@ -30,6 +30,46 @@ const envURL = "GATEHOUSE_TEST_POSTGRES_URL"
 // for a pass.
 func New(tb testing.TB) *postgres.DB {
 	tb.Helper()
+	dbURL := create(tb)
+	ctx, cancel := context.WithTimeout(tb.Context(), 30*time.Second)
+	defer cancel()
+	db, err := postgres.Open(ctx, dbURL)
+	if err != nil {
+		tb.Fatalf("postgrestest: %v", err)
+	}
+	tb.Cleanup(func() { db.Close() }) // runs before the drop
+	if _, err := db.Migrate(ctx); err != nil {
+		tb.Fatalf("postgrestest: %v", err)
+	}
+	return db
+}
+
+// URL is New for tests that open the database themselves, for example
+// through a proxy: it returns the connection string (a URL if
+// GATEHOUSE_TEST_POSTGRES_URL is one) of a migrated database of tb's own,
+// dropped with any connection still open to it when the test ends. It
+// skips and fails as New does.
+func URL(tb testing.TB) string {
+	tb.Helper()
+	dbURL := create(tb)
+	ctx, cancel := context.WithTimeout(tb.Context(), 30*time.Second)
+	defer cancel()
+	db, err := postgres.Open(ctx, dbURL)
+	if err != nil {
+		tb.Fatalf("postgrestest: %v", err)
+	}
+	defer db.Close()
+	if _, err := db.Migrate(ctx); err != nil {
+		tb.Fatalf("postgrestest: %v", err)
+	}
+	return dbURL
+}
+
+// create makes an empty database with a random name on the server of
+// GATEHOUSE_TEST_POSTGRES_URL, to be dropped when tb ends, and returns its
+// URL.
+func create(tb testing.TB) string {
+	tb.Helper()
 	admin := os.Getenv(envURL)
 	if admin == "" {
 		tb.Skip("set " + envURL + "=postgres://... to run PostgreSQL tests")
@@ -56,16 +96,7 @@ func New(tb testing.TB) *postgres.DB {
 			tb.Errorf("postgrestest: %v", err)
 		}
 	})
-
-	db, err := postgres.Open(ctx, dbURL)
-	if err != nil {
-		tb.Fatalf("postgrestest: %v", err)
-	}
-	tb.Cleanup(func() { db.Close() }) // runs before the drop
-	if _, err := db.Migrate(ctx); err != nil {
-		tb.Fatalf("postgrestest: %v", err)
-	}
-	return db
+	return dbURL
 }
 
 // exec runs one statement on a connection of its own: CREATE and DROP
