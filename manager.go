@@ -7,29 +7,27 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"time"
 )
 
-// Hooks are called after (or before) the account flows. Every field may be
-// nil. Hooks never receive a plain-text password. A hook's error does not
-// undo the change it follows; it is returned by the Manager's method (Before
-// hooks do stop the change).
-type Hooks struct {
-	AfterRegister func(ctx context.Context, u *User) error
-	AfterLogin    func(ctx context.Context, u *User) error
-	// AfterUpdate receives the names of the fields that changed, such as
-	// "email", "password" or a custom field's name.
-	AfterUpdate  func(ctx context.Context, u *User, changed []string) error
-	BeforeDelete func(ctx context.Context, u *User) error
-	AfterDelete  func(ctx context.Context, u *User) error
-}
-
 // Manager runs the account flows on a UserStore: register, check
-// credentials, update, delete. It knows nothing of HTTP.
+// credentials, update, delete, verify an e-mail, reset a password. It knows
+// nothing of HTTP.
+//
+// Methods that change an account run the matching hooks after the change
+// and return the changed user together with a hook's error, if any: the
+// change stands, and the caller decides what to do with the error.
 type Manager struct {
 	Users     UserStore
 	Hasher    Hasher
 	Passwords PasswordValidator // nil accepts every password
-	Hooks     Hooks
+	Hooks     Hooks             // nil is NopHooks
+
+	// Tokens signs the verification and reset tokens; the flows that need
+	// them fail without it.
+	Tokens    Signer
+	VerifyTTL time.Duration // lifetime of verification tokens; default 1h
+	ResetTTL  time.Duration // lifetime of reset tokens; default 1h
 
 	dummyOnce sync.Once
 	dummyHash string
@@ -71,12 +69,7 @@ func (m *Manager) Register(ctx context.Context, c UserCreate) (*User, error) {
 		}
 		return nil, err
 	}
-	if h := m.Hooks.AfterRegister; h != nil {
-		if err := h(ctx, u); err != nil {
-			return u, err
-		}
-	}
-	return u, nil
+	return u, m.hooks().AfterRegister(ctx, u)
 }
 
 // Authenticate checks an e-mail and password. Unknown e-mail, wrong password
@@ -122,10 +115,7 @@ func (m *Manager) dummy(ctx context.Context) (string, error) {
 
 // LoggedIn runs the AfterLogin hook; call it once a token was issued.
 func (m *Manager) LoggedIn(ctx context.Context, u *User) error {
-	if h := m.Hooks.AfterLogin; h != nil {
-		return h(ctx, u)
-	}
-	return nil
+	return m.hooks().AfterLogin(ctx, u)
 }
 
 // UserChange is an update as a client asks for it: only non-nil fields
@@ -195,28 +185,25 @@ func (m *Manager) Update(ctx context.Context, u *User, c UserChange, safe bool) 
 		}
 		return nil, err
 	}
-	if h := m.Hooks.AfterUpdate; h != nil {
-		if err := h(ctx, updated, changed); err != nil {
-			return updated, err
-		}
-	}
-	return updated, nil
+	return updated, m.hooks().AfterUpdate(ctx, updated, changed)
 }
 
 // Delete removes u, running BeforeDelete (which can stop it) and AfterDelete.
 func (m *Manager) Delete(ctx context.Context, u *User) error {
-	if h := m.Hooks.BeforeDelete; h != nil {
-		if err := h(ctx, u); err != nil {
-			return err
-		}
+	if err := m.hooks().BeforeDelete(ctx, u); err != nil {
+		return err
 	}
 	if err := m.Users.DeleteUser(ctx, u.ID); err != nil {
 		return err
 	}
-	if h := m.Hooks.AfterDelete; h != nil {
-		return h(ctx, u)
+	return m.hooks().AfterDelete(ctx, u)
+}
+
+func (m *Manager) hooks() Hooks {
+	if m.Hooks == nil {
+		return NopHooks{}
 	}
-	return nil
+	return m.Hooks
 }
 
 // validatePassword runs the validator and gives a rejection the code of the

@@ -7,8 +7,10 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/jwt"
 	"github.com/gatehouse/gatehouse/password"
 	"github.com/gatehouse/gatehouse/sqlite"
 	"github.com/gatehouse/gatehouse/sqlite/sqlitetest"
@@ -71,32 +73,41 @@ func TestManagerAuthenticate(t *testing.T) {
 	}
 }
 
+// recordingHooks records events; it embeds NopHooks for the rest.
+type recordingHooks struct {
+	gatehouse.NopHooks
+	events []string
+}
+
+func (h *recordingHooks) AfterRegister(_ context.Context, u *gatehouse.User) error {
+	h.events = append(h.events, "register "+u.Email)
+	return nil
+}
+
+func (h *recordingHooks) AfterUpdate(_ context.Context, u *gatehouse.User, changed []string) error {
+	h.events = append(h.events, "update "+strings.Join(changed, ","))
+	return nil
+}
+
+func (h *recordingHooks) BeforeDelete(_ context.Context, u *gatehouse.User) error {
+	if u.IsSuperuser {
+		return errors.New("refusing to delete a superuser")
+	}
+	h.events = append(h.events, "before delete")
+	return nil
+}
+
+func (h *recordingHooks) AfterDelete(context.Context, *gatehouse.User) error {
+	h.events = append(h.events, "after delete")
+	return nil
+}
+
 func TestManagerHooks(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	m, _ := newManager(t)
-	var events []string
-	m.Hooks = gatehouse.Hooks{
-		AfterRegister: func(_ context.Context, u *gatehouse.User) error {
-			events = append(events, "register "+u.Email)
-			return nil
-		},
-		AfterUpdate: func(_ context.Context, u *gatehouse.User, changed []string) error {
-			events = append(events, "update "+strings.Join(changed, ","))
-			return nil
-		},
-		BeforeDelete: func(_ context.Context, u *gatehouse.User) error {
-			if u.IsSuperuser {
-				return errors.New("refusing to delete a superuser")
-			}
-			events = append(events, "before delete")
-			return nil
-		},
-		AfterDelete: func(_ context.Context, u *gatehouse.User) error {
-			events = append(events, "after delete")
-			return nil
-		},
-	}
+	hooks := &recordingHooks{}
+	m.Hooks = hooks
 	u, err := m.Register(ctx, gatehouse.UserCreate{Email: "a@example.com", Password: "password123"})
 	if err != nil {
 		t.Fatal(err)
@@ -113,13 +124,22 @@ func TestManagerHooks(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{"register a@example.com", "update password,email", "before delete", "after delete"}
-	if !slices.Equal(events, want) {
-		t.Fatalf("events = %q, want %q", events, want)
+	if !slices.Equal(hooks.events, want) {
+		t.Fatalf("events = %q, want %q", hooks.events, want)
 	}
-	for _, e := range events {
+	for _, e := range hooks.events {
 		if strings.Contains(e, pw) {
 			t.Fatalf("a hook saw the password: %q", e)
 		}
+	}
+	// A veto from BeforeDelete stops the delete.
+	admin, _ := m.Register(ctx, gatehouse.UserCreate{Email: "admin@example.com", Password: "password123"})
+	admin, _ = m.Update(ctx, admin, gatehouse.UserChange{IsSuperuser: &yes}, false)
+	if err := m.Delete(ctx, admin); err == nil {
+		t.Fatal("BeforeDelete's veto was ignored")
+	}
+	if _, err := m.Users.FindUserByID(ctx, admin.ID); err != nil {
+		t.Fatalf("vetoed user is gone: %v", err)
 	}
 }
 
@@ -148,3 +168,84 @@ func TestManagerCodes(t *testing.T) {
 }
 
 func second[T any](_ T, err error) error { return err }
+
+// countingStore counts every call a flow makes to the user store.
+type countingStore struct {
+	gatehouse.UserStore
+	calls atomic.Int64
+}
+
+func (c *countingStore) FindUserByEmail(ctx context.Context, email string) (*gatehouse.User, error) {
+	c.calls.Add(1)
+	return c.UserStore.FindUserByEmail(ctx, email)
+}
+
+func (c *countingStore) FindUserByID(ctx context.Context, id gatehouse.ID) (*gatehouse.User, error) {
+	c.calls.Add(1)
+	return c.UserStore.FindUserByID(ctx, id)
+}
+
+func (c *countingStore) UpdateUser(ctx context.Context, id gatehouse.ID, upd gatehouse.UserUpdate) (*gatehouse.User, error) {
+	c.calls.Add(1)
+	return c.UserStore.UpdateUser(ctx, id, upd)
+}
+
+// countingSigner counts signatures.
+type countingSigner struct {
+	gatehouse.Signer
+	signs atomic.Int64
+}
+
+func (c *countingSigner) Sign(aud string, claims map[string]string, ttl time.Duration) (string, error) {
+	c.signs.Add(1)
+	return c.Signer.Sign(aud, claims, ttl)
+}
+
+// TestFlowsDoTheSameWork: forgot-password and request-verify-token cost the
+// same store calls, signatures and password hashes whether or not the
+// e-mail belongs to someone who gets a token, so their timing tells nothing.
+func TestFlowsDoTheSameWork(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	m, hasher := newManager(t)
+	for _, email := range []string{"alice@example.com", "off@example.com", "done@example.com"} {
+		if _, err := m.Register(ctx, gatehouse.UserCreate{Email: email, Password: "password123"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	off, _ := m.Users.FindUserByEmail(ctx, "off@example.com")
+	m.Update(ctx, off, gatehouse.UserChange{IsActive: new(bool)}, false)
+	done, _ := m.Users.FindUserByEmail(ctx, "done@example.com")
+	yes := true
+	m.Update(ctx, done, gatehouse.UserChange{IsVerified: &yes}, false)
+
+	store := &countingStore{UserStore: m.Users}
+	m.Users = store
+	key, _ := jwt.NewSigner([]byte("account-flow secret of 32+ bytes!!"))
+	signer := &countingSigner{Signer: key}
+	m.Tokens = signer
+	hooks := &recordingHooks{}
+	m.Hooks = hooks
+
+	type work struct{ store, signs, hashes int64 }
+	measure := func(flow func(context.Context, string) error, email string) work {
+		s0, g0, h0 := store.calls.Load(), signer.signs.Load(), hasher.verifies.Load()
+		if err := flow(ctx, email); err != nil {
+			t.Fatalf("%s: %v", email, err)
+		}
+		return work{store.calls.Load() - s0, signer.signs.Load() - g0, hasher.verifies.Load() - h0}
+	}
+	for name, flow := range map[string]func(context.Context, string) error{
+		"forgot-password": m.ForgotPassword, "request-verify-token": m.RequestVerify,
+	} {
+		want := measure(flow, "alice@example.com")
+		if want.store == 0 || want.signs == 0 {
+			t.Fatalf("%s did no work for an existing user: %+v", name, want)
+		}
+		for _, email := range []string{"nobody@example.com", "off@example.com", "done@example.com"} {
+			if got := measure(flow, email); got != want {
+				t.Errorf("%s for %s: %+v, for an existing user %+v", name, email, got, want)
+			}
+		}
+	}
+}

@@ -71,6 +71,8 @@ const (
 	FieldNumber
 	FieldInteger
 	FieldBoolean
+	// FieldTime is an RFC 3339 timestamp, stored and shown in UTC.
+	FieldTime
 )
 
 // Field declares an app-defined user field, such as "first_name". Fields

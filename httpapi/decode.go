@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/gatehouse/gatehouse"
@@ -172,6 +173,16 @@ func decodeField(t gatehouse.FieldType, raw json.RawMessage) (any, bool) {
 	case gatehouse.FieldBoolean:
 		var b bool
 		return b, json.Unmarshal(raw, &b) == nil
+	case gatehouse.FieldTime:
+		var s string
+		if json.Unmarshal(raw, &s) != nil {
+			return nil, false
+		}
+		t, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			return nil, false
+		}
+		return t.UTC().Format(time.RFC3339Nano), true
 	case gatehouse.FieldNumber, gatehouse.FieldInteger:
 		var n float64
 		if json.Unmarshal(raw, &n) != nil || math.IsInf(n, 0) {
@@ -193,6 +204,8 @@ func typeName(t gatehouse.FieldType) string {
 		return "float"
 	case gatehouse.FieldInteger:
 		return "int"
+	case gatehouse.FieldTime:
+		return "datetime"
 	default:
 		return "bool"
 	}
@@ -206,6 +219,8 @@ func article(t gatehouse.FieldType) string {
 		return "a valid number"
 	case gatehouse.FieldInteger:
 		return "a valid integer"
+	case gatehouse.FieldTime:
+		return "a valid datetime"
 	default:
 		return "a valid boolean"
 	}

@@ -101,6 +101,7 @@ type options struct {
 	backends            []string
 	requireVerification bool
 	fields              []gatehouse.Field
+	hooks               gatehouse.Hooks
 	maxBody             int64
 }
 
@@ -109,6 +110,7 @@ type server struct {
 	t       testing.TB
 	URL     string
 	handler http.Handler
+	wait    func() // until background flows are done
 	stack   *stack
 	users   gatehouse.UserStore
 	clock   *clock
@@ -148,12 +150,19 @@ func start(t testing.TB, st *stack, opt options) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
+	signer, err := jwt.NewSigner([]byte("account-flow secret of 32+ bytes!!"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer.SetClock(st.clock.Now)
 	m := &gatehouse.Manager{
 		Users:     st.users,
 		Hasher:    &password.Hasher{Params: cheap},
 		Passwords: &password.Policy{},
+		Hooks:     opt.hooks,
+		Tokens:    signer,
 	}
-	h, err := httpapi.New(httpapi.Config{
+	h, wait, err := httpapi.NewForTest(httpapi.Config{
 		Manager:             m,
 		Authenticator:       auth,
 		RequireVerification: opt.requireVerification,
@@ -166,7 +175,7 @@ func start(t testing.TB, st *stack, opt options) *server {
 	}
 	ts := httptest.NewServer(h)
 	t.Cleanup(ts.Close)
-	return &server{t: t, URL: ts.URL, handler: h, stack: st, users: st.users, clock: st.clock, m: m}
+	return &server{t: t, URL: ts.URL, handler: h, wait: wait, stack: st, users: st.users, clock: st.clock, m: m}
 }
 
 func newTransport(t testing.TB, name string, clk *clock) gatehouse.Transport {

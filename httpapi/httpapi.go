@@ -40,7 +40,12 @@ type api struct {
 	Config
 	fields map[string]gatehouse.Field
 	user   gatehouse.Requirement // what the user routes demand
+	flows  chan struct{}         // slots for flows running after their answer
 }
+
+// maxBackgroundFlows bounds the flows that run after their answer; beyond
+// it a flow runs before answering, so a flood cannot pile up goroutines.
+const maxBackgroundFlows = 64
 
 // readyTimeout bounds each dependency check, so /readyz answers even when a
 // dependency hangs instead of refusing.
@@ -59,8 +64,13 @@ var reserved = map[string]bool{
 // New returns a handler serving every route of the contract. Bad
 // configuration is an error here, never a failure per request.
 func New(cfg Config) (http.Handler, error) {
+	_, h, err := build(cfg)
+	return h, err
+}
+
+func build(cfg Config) (*api, http.Handler, error) {
 	if cfg.Manager == nil || cfg.Authenticator == nil {
-		return nil, errors.New("httpapi: Config needs a Manager and an Authenticator")
+		return nil, nil, errors.New("httpapi: Config needs a Manager and an Authenticator")
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 1 << 20
@@ -72,16 +82,17 @@ func New(cfg Config) (http.Handler, error) {
 		Config: cfg,
 		fields: make(map[string]gatehouse.Field),
 		user:   gatehouse.Requirement{Active: true, Verified: cfg.RequireVerification},
+		flows:  make(chan struct{}, maxBackgroundFlows),
 	}
 	for _, f := range cfg.Fields {
 		if !fieldName.MatchString(f.Name) || reserved[f.Name] {
-			return nil, fmt.Errorf("httpapi: invalid custom field name %q", f.Name)
+			return nil, nil, fmt.Errorf("httpapi: invalid custom field name %q", f.Name)
 		}
 		if _, dup := a.fields[f.Name]; dup {
-			return nil, fmt.Errorf("httpapi: duplicate custom field %q", f.Name)
+			return nil, nil, fmt.Errorf("httpapi: duplicate custom field %q", f.Name)
 		}
-		if f.Type < gatehouse.FieldString || f.Type > gatehouse.FieldBoolean {
-			return nil, fmt.Errorf("httpapi: custom field %q has no valid type", f.Name)
+		if f.Type < gatehouse.FieldString || f.Type > gatehouse.FieldTime {
+			return nil, nil, fmt.Errorf("httpapi: custom field %q has no valid type", f.Name)
 		}
 		a.fields[f.Name] = f
 	}
@@ -93,6 +104,10 @@ func New(cfg Config) (http.Handler, error) {
 		mux.HandleFunc("POST /auth/"+b.Name+"/logout", a.logout(b.Name))
 	}
 	mux.HandleFunc("POST /auth/register", a.register)
+	mux.HandleFunc("POST /auth/request-verify-token", a.requestVerifyToken)
+	mux.HandleFunc("POST /auth/verify", a.verify)
+	mux.HandleFunc("POST /auth/forgot-password", a.forgotPassword)
+	mux.HandleFunc("POST /auth/reset-password", a.resetPassword)
 	mux.HandleFunc("GET /users/me", a.getMe)
 	mux.HandleFunc("PATCH /users/me", a.patchMe)
 	mux.HandleFunc("GET /users", a.listUsers)
@@ -101,7 +116,7 @@ func New(cfg Config) (http.Handler, error) {
 	mux.HandleFunc("DELETE /users/{id}", a.deleteUser)
 	mux.HandleFunc("GET /healthz", a.healthz)
 	mux.HandleFunc("GET /readyz", a.readyz)
-	return Recover(cfg.Logger)(a.headers(a.route(mux))), nil
+	return a, Recover(cfg.Logger)(a.headers(a.route(mux))), nil
 }
 
 // route answers requests no pattern matches with the contract's JSON 404

@@ -105,15 +105,16 @@ func TestCustomFields(t *testing.T) {
 			return ""
 		}},
 		{Name: "newsletter", Type: gatehouse.FieldBoolean, Required: true},
+		{Name: "born", Type: gatehouse.FieldTime, Nullable: true},
 	}
 	forEachEngine(t, func(t *testing.T, e engine) {
 		s := newServer(t, e, options{fields: fields})
-		res := s.json(http.MethodPost, "/auth/register", `{"email":"f@example.com","password":"password123","first_name":"Ann","newsletter":true}`, "")
+		res := s.json(http.MethodPost, "/auth/register", `{"email":"f@example.com","password":"password123","first_name":"Ann","newsletter":true,"born":"1990-05-06T07:08:09+02:00"}`, "")
 		if res.status != 201 {
 			t.Fatalf("register: %d %s", res.status, res.body)
 		}
 		id := res.json(t)["id"].(string)
-		want := `{"id":"` + id + `","email":"f@example.com","is_active":true,"is_superuser":false,"is_verified":false,"first_name":"Ann","age":null,"newsletter":true}`
+		want := `{"id":"` + id + `","email":"f@example.com","is_active":true,"is_superuser":false,"is_verified":false,"first_name":"Ann","age":null,"newsletter":true,"born":"1990-05-06T05:08:09Z"}`
 		if res.body != want {
 			t.Fatalf("body = %s\nwant   %s", res.body, want)
 		}
@@ -127,6 +128,8 @@ func TestCustomFields(t *testing.T) {
 				`{"detail":[{"type":"string_type","loc":["body","first_name"],"msg":"Input should be a valid string","input":7},{"type":"int_type","loc":["body","age"],"msg":"Input should be a valid integer","input":1.5},{"type":"bool_type","loc":["body","newsletter"],"msg":"Input should be a valid boolean","input":"yes"}]}`},
 			{`{"email":"g@example.com","password":"password123","newsletter":false,"age":-1}`,
 				`{"detail":[{"type":"value_error","loc":["body","age"],"msg":"Value error, age must not be negative","input":-1}]}`},
+			{`{"email":"g@example.com","password":"password123","newsletter":false,"born":"yesterday"}`,
+				`{"detail":[{"type":"datetime_type","loc":["body","born"],"msg":"Input should be a valid datetime","input":"yesterday"}]}`},
 		} {
 			res := s.json(http.MethodPost, "/auth/register", tc.body, "")
 			if res.status != 422 || res.body != tc.want {
@@ -135,7 +138,7 @@ func TestCustomFields(t *testing.T) {
 		}
 		tok := s.login("f@example.com", "password123")
 		res = s.json(http.MethodPatch, "/users/me", `{"age":42,"first_name":null}`, tok)
-		want = `{"id":"` + id + `","email":"f@example.com","is_active":true,"is_superuser":false,"is_verified":false,"first_name":null,"age":42,"newsletter":true}`
+		want = `{"id":"` + id + `","email":"f@example.com","is_active":true,"is_superuser":false,"is_verified":false,"first_name":null,"age":42,"newsletter":true,"born":"1990-05-06T05:08:09Z"}`
 		if res.status != 200 || res.body != want {
 			t.Fatalf("patch: %d %s\nwant %s", res.status, res.body, want)
 		}

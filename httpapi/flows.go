@@ -1,0 +1,120 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"time"
+)
+
+// flowTimeout bounds the work a flow does after its answer was sent.
+const flowTimeout = 30 * time.Second
+
+// requestVerifyToken answers POST /auth/request-verify-token: always 202
+// for a valid body, whoever the e-mail belongs to.
+func (a *api) requestVerifyToken(w http.ResponseWriter, r *http.Request) {
+	a.startFlow(w, r, a.Manager.RequestVerify)
+}
+
+// forgotPassword answers POST /auth/forgot-password: always 202 for a valid
+// body, whoever the e-mail belongs to.
+func (a *api) forgotPassword(w http.ResponseWriter, r *http.Request) {
+	a.startFlow(w, r, a.Manager.ForgotPassword)
+}
+
+// startFlow validates {"email"}, answers 202 null, and only then runs the
+// flow. Answering first means neither the lookup nor the hooks (mail, say)
+// can tell by their timing whether the e-mail exists; the Manager also does
+// the same work in both cases, so even a full worker pool, which runs the
+// flow before answering, reveals nothing.
+func (a *api) startFlow(w http.ResponseWriter, r *http.Request, flow func(context.Context, string) error) {
+	obj, err := a.readObject(w, r)
+	if err == nil {
+		err = obj.shapeErr
+	}
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	d := decoder{obj: obj.fields}
+	email, _ := d.email("email", true)
+	if err := d.err(); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	// The flow may outlive the request: it keeps the request's values but
+	// not its cancellation, and touches nothing of r once the handler ends.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), flowTimeout)
+	path := r.URL.Path
+	run := func() {
+		defer cancel()
+		if err := flow(ctx, email); err != nil {
+			a.Logger.ErrorContext(ctx, "account flow failed", "path", path, "error", err)
+		}
+	}
+	select {
+	case a.flows <- struct{}{}:
+		writeJSON(w, http.StatusAccepted, nil)
+		go func() {
+			defer func() { <-a.flows }()
+			run()
+		}()
+	default:
+		run()
+		writeJSON(w, http.StatusAccepted, nil)
+	}
+}
+
+// verify answers POST /auth/verify {"token"}.
+func (a *api) verify(w http.ResponseWriter, r *http.Request) {
+	obj, err := a.readObject(w, r)
+	if err == nil {
+		err = obj.shapeErr
+	}
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	d := decoder{obj: obj.fields}
+	token, _ := d.str("token", true)
+	if err := d.err(); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	u, err := a.Manager.Verify(r.Context(), token)
+	if err != nil && u == nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if err != nil {
+		a.Logger.ErrorContext(r.Context(), "after-verify hook", "user_id", u.ID.String(), "error", err)
+	}
+	writeJSON(w, http.StatusOK, a.read(u))
+}
+
+// resetPassword answers POST /auth/reset-password {"token","password"}.
+func (a *api) resetPassword(w http.ResponseWriter, r *http.Request) {
+	obj, err := a.readObject(w, r)
+	if err == nil {
+		err = obj.shapeErr
+	}
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	d := decoder{obj: obj.fields}
+	token, _ := d.str("token", true)
+	password, _ := d.str("password", true)
+	if err := d.err(); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	u, err := a.Manager.ResetPassword(r.Context(), token, password)
+	if err != nil && u == nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if err != nil {
+		a.Logger.ErrorContext(r.Context(), "after-reset hook", "user_id", u.ID.String(), "error", err)
+	}
+	writeJSON(w, http.StatusOK, nil)
+}
