@@ -1,0 +1,5 @@
+package webhook
+
+// Workers is how many deliveries are in flight at once, so tests can keep
+// every worker busy.
+const Workers = workers
