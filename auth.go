@@ -18,6 +18,9 @@ type Token struct {
 // Principal is what a strategy learns from a valid token.
 type Principal struct {
 	UserID ID
+	// SessionID is the session the token belongs to; zero for a token
+	// issued without one (refresh tokens off).
+	SessionID ID
 	// TokenID names this token for revocation: a JWT's jti, or the hash of
 	// an opaque token. It is never the token itself.
 	TokenID string
@@ -42,10 +45,18 @@ type Ambient interface {
 	Ambient() bool
 }
 
+// RefreshTransport is implemented by transports that carry refresh tokens
+// themselves, such as the cookie transport's refresh cookie. Others take
+// the refresh token from the refresh request's body.
+type RefreshTransport interface {
+	RefreshCredential(r *http.Request) (token string, ok bool)
+}
+
 // Strategy makes tokens and checks them.
 type Strategy interface {
-	// Write issues a token for u.
-	Write(ctx context.Context, u *User) (Token, error)
+	// Write issues an access token for u in the given session (the zero
+	// ID for none).
+	Write(ctx context.Context, u *User, session ID) (Token, error)
 	// Read checks a token. An invalid, expired or revoked token is an error
 	// with CodeUnauthorized; a token that cannot be checked because a store
 	// is down is CodeUnavailable.
@@ -88,6 +99,7 @@ type Authenticator struct {
 	backends []Backend
 	onError  func(http.ResponseWriter, *http.Request, error)
 	csrf     *http.CrossOriginProtection
+	sessions *Sessions
 }
 
 // NewAuthenticator returns an Authenticator over the given backends, tried
@@ -140,6 +152,27 @@ func (a *Authenticator) CheckCrossOrigin(r *http.Request, b *Backend) error {
 	return nil
 }
 
+// SetSessions makes the Authenticator refuse tokens whose session has
+// ended (logout, refresh-token reuse, "log out everywhere").
+func (a *Authenticator) SetSessions(s *Sessions) { a.sessions = s }
+
+// Sessions returns what SetSessions set, or nil.
+func (a *Authenticator) Sessions() *Sessions { return a.sessions }
+
+func (a *Authenticator) checkSession(ctx context.Context, p Principal) error {
+	if p.SessionID.IsZero() || a.sessions == nil {
+		return nil
+	}
+	live, err := a.sessions.Live(ctx, p.SessionID)
+	switch {
+	case err != nil:
+		return err
+	case !live:
+		return &Error{Code: CodeUnauthorized}
+	}
+	return nil
+}
+
 // Backends returns the backends in the order they are tried.
 func (a *Authenticator) Backends() []Backend { return append([]Backend(nil), a.backends...) }
 
@@ -185,6 +218,9 @@ func (a *Authenticator) Authenticate(r *http.Request) (*Auth, error) {
 			continue
 		}
 		p, err := b.Strategy.Read(ctx, token)
+		if err == nil {
+			err = a.checkSession(ctx, p)
+		}
 		if err == nil {
 			var u *User
 			u, err = a.users.FindUserByID(ctx, p.UserID)

@@ -28,7 +28,7 @@ type fakeStrategy struct {
 	read func(token string) (gatehouse.Principal, error)
 }
 
-func (fakeStrategy) Write(context.Context, *gatehouse.User) (gatehouse.Token, error) {
+func (fakeStrategy) Write(context.Context, *gatehouse.User, gatehouse.ID) (gatehouse.Token, error) {
 	return gatehouse.Token{}, nil
 }
 func (f fakeStrategy) Read(_ context.Context, token string) (gatehouse.Principal, error) {

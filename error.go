@@ -30,6 +30,14 @@ const (
 	CodeAccessTokenDecodeError       Code = "ACCESS_TOKEN_DECODE_ERROR"
 )
 
+// Codes of Gatehouse's additions to the contract.
+const (
+	CodeRefreshTokenInvalid Code = "REFRESH_TOKEN_INVALID"
+	// CodeRefreshTokenReused answers a refresh token presented again after
+	// it was rotated: a sign it was stolen, so its session has been ended.
+	CodeRefreshTokenReused Code = "REFRESH_TOKEN_REUSED"
+)
+
 // Generic codes. Their values are the contract's generic "detail" strings.
 const (
 	CodeBadRequest       Code = "Bad Request"
@@ -55,15 +63,17 @@ const (
 // statuses is the one table from Code to HTTP status. Every code not listed
 // is a 400: the contract's own codes all are.
 var statuses = map[Code]int{
-	CodeUnauthorized:     http.StatusUnauthorized,
-	CodeForbidden:        http.StatusForbidden,
-	CodeNotFound:         http.StatusNotFound,
-	CodeMethodNotAllowed: http.StatusMethodNotAllowed,
-	CodeConflict:         http.StatusConflict,
-	CodeTooLarge:         http.StatusRequestEntityTooLarge,
-	CodeTooManyRequests:  http.StatusTooManyRequests,
-	CodeUnavailable:      http.StatusServiceUnavailable,
-	CodeInternal:         http.StatusInternalServerError,
+	CodeUnauthorized:        http.StatusUnauthorized,
+	CodeRefreshTokenInvalid: http.StatusUnauthorized,
+	CodeRefreshTokenReused:  http.StatusUnauthorized,
+	CodeForbidden:           http.StatusForbidden,
+	CodeNotFound:            http.StatusNotFound,
+	CodeMethodNotAllowed:    http.StatusMethodNotAllowed,
+	CodeConflict:            http.StatusConflict,
+	CodeTooLarge:            http.StatusRequestEntityTooLarge,
+	CodeTooManyRequests:     http.StatusTooManyRequests,
+	CodeUnavailable:         http.StatusServiceUnavailable,
+	CodeInternal:            http.StatusInternalServerError,
 }
 
 // Status returns the HTTP status that answers an error with this code.

@@ -52,7 +52,7 @@ func ExampleAuthenticator() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	tok, _ := tokens.Write(ctx, u)
+	tok, _ := tokens.Write(ctx, u, gatehouse.ID{})
 
 	for _, header := range []string{"", "Bearer " + tok.AccessToken} {
 		r := httptest.NewRequest("GET", "/hello", nil)

@@ -12,6 +12,7 @@ import (
 type TokenRecord struct {
 	Hash       string
 	UserID     ID
+	SessionID  ID // zero when the token has no session
 	CreatedAt  time.Time
 	ExpiresAt  time.Time
 	LastUsedAt time.Time

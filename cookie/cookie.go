@@ -85,23 +85,40 @@ type Config struct {
 	// InsecureNoHTTPOnly omits the HttpOnly attribute, so scripts (and any
 	// cross-site scripting flaw) can read the token.
 	InsecureNoHTTPOnly bool
+
+	// The refresh cookie carries the session's refresh token, when the
+	// login hands one out. It is HttpOnly like the access cookie and should
+	// be scoped to the backend's routes (/auth/NAME/), so it is sent to
+	// refresh and logout and nowhere else.
+	// RefreshName defaults to Name + "_refresh", with a "__Host-" prefix
+	// turned into "__Secure-" (a narrower Path is not allowed under
+	// "__Host-"); RefreshPath defaults to Path; RefreshMaxAge to MaxAge.
+	RefreshName   string
+	RefreshPath   string
+	RefreshMaxAge time.Duration
 }
 
 // Transport carries tokens in a cookie. Make one with New; it is safe for
 // concurrent use.
 type Transport struct {
-	name     string
-	path     string
-	domain   string
-	maxAge   int // seconds; 0: session cookie
-	sameSite http.SameSite
-	secure   bool
-	httpOnly bool
+	access, refresh jar
+	domain          string
+	sameSite        http.SameSite
+	secure          bool
+	httpOnly        bool
+}
+
+// jar is what differs between the access and the refresh cookie.
+type jar struct {
+	name   string
+	path   string
+	maxAge int // seconds; 0: session cookie
 }
 
 var (
-	_ gatehouse.Transport = (*Transport)(nil)
-	_ gatehouse.Ambient   = (*Transport)(nil)
+	_ gatehouse.Transport        = (*Transport)(nil)
+	_ gatehouse.Ambient          = (*Transport)(nil)
+	_ gatehouse.RefreshTransport = (*Transport)(nil)
 )
 
 // New checks cfg once and returns a transport for it. It refuses what
@@ -119,34 +136,29 @@ func New(cfg Config) (*Transport, error) {
 	if cfg.Path == "" {
 		cfg.Path = "/"
 	}
+	if cfg.RefreshName == "" {
+		cfg.RefreshName = cfg.Name + "_refresh"
+		if hasPrefixFold(cfg.RefreshName, "__Host-") {
+			cfg.RefreshName = "__Secure-" + cfg.RefreshName[len("__Host-"):]
+		}
+	}
+	if cfg.RefreshPath == "" {
+		cfg.RefreshPath = cfg.Path
+	}
+	if cfg.RefreshMaxAge == 0 {
+		cfg.RefreshMaxAge = cfg.MaxAge
+	}
 	if cfg.SameSite == 0 {
 		cfg.SameSite = http.SameSiteLaxMode
 	}
 	secure := !cfg.InsecureNoSecure
 
-	if !isToken(cfg.Name) {
-		return nil, fmt.Errorf("cookie: invalid cookie name %q: it must be an RFC 6265 token", cfg.Name)
-	}
-	if !strings.HasPrefix(cfg.Path, "/") {
-		return nil, fmt.Errorf("cookie: invalid Path %q: it must start with \"/\"", cfg.Path)
-	}
-	for i := 0; i < len(cfg.Path); i++ {
-		if c := cfg.Path[i]; c < 0x20 || c >= 0x7f || c == ';' {
-			return nil, fmt.Errorf("cookie: invalid Path %q: ';', control and non-ASCII characters are not allowed", cfg.Path)
-		}
-	}
 	if cfg.Domain != "" {
 		// net/http would drop an invalid Domain when writing the cookie,
 		// silently turning it into a host-only one.
 		if err := (&http.Cookie{Name: cfg.Name, Domain: cfg.Domain}).Valid(); err != nil {
 			return nil, fmt.Errorf("cookie: invalid Domain %q: it must be a host name or an IPv4 address", cfg.Domain)
 		}
-	}
-	switch {
-	case cfg.MaxAge < 0:
-		return nil, fmt.Errorf("cookie: negative MaxAge %v", cfg.MaxAge)
-	case cfg.MaxAge > maxMaxAge:
-		return nil, fmt.Errorf("cookie: MaxAge %v is above 400 days, the longest lifetime browsers keep a cookie", cfg.MaxAge)
 	}
 	switch cfg.SameSite {
 	case http.SameSiteLaxMode, http.SameSiteStrictMode:
@@ -157,25 +169,57 @@ func New(cfg Config) (*Transport, error) {
 	default:
 		return nil, fmt.Errorf("cookie: SameSite must be Lax, Strict or None, not %d", cfg.SameSite)
 	}
-	switch {
-	case hasPrefixFold(cfg.Name, "__Host-"):
-		if !secure || cfg.Domain != "" || cfg.Path != "/" {
-			return nil, fmt.Errorf("cookie: a %q cookie must be Secure, have Path \"/\" and no Domain", cfg.Name)
-		}
-	case hasPrefixFold(cfg.Name, "__Secure-"):
-		if !secure {
-			return nil, fmt.Errorf("cookie: a %q cookie must be Secure", cfg.Name)
-		}
+	access, err := newJar(cfg.Name, cfg.Path, cfg.MaxAge, cfg.Domain, secure)
+	if err != nil {
+		return nil, err
+	}
+	refresh, err := newJar(cfg.RefreshName, cfg.RefreshPath, cfg.RefreshMaxAge, cfg.Domain, secure)
+	if err != nil {
+		return nil, err
+	}
+	if access.name == refresh.name {
+		return nil, fmt.Errorf("cookie: the access and refresh cookies are both named %q", access.name)
 	}
 	return &Transport{
-		name:     cfg.Name,
-		path:     cfg.Path,
+		access:   access,
+		refresh:  refresh,
 		domain:   cfg.Domain,
-		maxAge:   int((cfg.MaxAge + time.Second - 1) / time.Second),
 		sameSite: cfg.SameSite,
 		secure:   secure,
 		httpOnly: !cfg.InsecureNoHTTPOnly,
 	}, nil
+}
+
+// newJar checks one cookie's name, path and lifetime.
+func newJar(name, path string, maxAge time.Duration, domain string, secure bool) (jar, error) {
+	if !isToken(name) {
+		return jar{}, fmt.Errorf("cookie: invalid cookie name %q: it must be an RFC 6265 token", name)
+	}
+	if !strings.HasPrefix(path, "/") {
+		return jar{}, fmt.Errorf("cookie: invalid Path %q: it must start with \"/\"", path)
+	}
+	for i := 0; i < len(path); i++ {
+		if c := path[i]; c < 0x20 || c >= 0x7f || c == ';' {
+			return jar{}, fmt.Errorf("cookie: invalid Path %q: ';', control and non-ASCII characters are not allowed", path)
+		}
+	}
+	switch {
+	case maxAge < 0:
+		return jar{}, fmt.Errorf("cookie: negative MaxAge %v", maxAge)
+	case maxAge > maxMaxAge:
+		return jar{}, fmt.Errorf("cookie: MaxAge %v is above 400 days, the longest lifetime browsers keep a cookie", maxAge)
+	}
+	switch {
+	case hasPrefixFold(name, "__Host-"):
+		if !secure || domain != "" || path != "/" {
+			return jar{}, fmt.Errorf("cookie: a %q cookie must be Secure, have Path \"/\" and no Domain", name)
+		}
+	case hasPrefixFold(name, "__Secure-"):
+		if !secure {
+			return jar{}, fmt.Errorf("cookie: a %q cookie must be Secure", name)
+		}
+	}
+	return jar{name: name, path: path, maxAge: int((maxAge + time.Second - 1) / time.Second)}, nil
 }
 
 // Ambient reports true: browsers send cookies on their own, so unsafe
@@ -191,6 +235,16 @@ func (*Transport) Ambient() bool { return true }
 // 4096 bytes or holds a character outside [A-Za-z0-9._~-], which covers
 // JWTs and base64url tokens. Quoted values are refused too.
 func (t *Transport) Credential(r *http.Request) (token string, ok bool) {
+	return read(r, t.access.name)
+}
+
+// RefreshCredential returns the refresh token of the refresh cookie, read
+// as strictly as Credential reads the access cookie.
+func (t *Transport) RefreshCredential(r *http.Request) (token string, ok bool) {
+	return read(r, t.refresh.name)
+}
+
+func read(r *http.Request, cookie string) (token string, ok bool) {
 	found := false
 	for _, line := range r.Header["Cookie"] {
 		for line != "" {
@@ -198,7 +252,7 @@ func (t *Transport) Credential(r *http.Request) (token string, ok bool) {
 			part, line, _ = strings.Cut(line, ";")
 			name, value, hasEq := strings.Cut(textproto.TrimString(part), "=")
 			// A part without '=' is a nameless cookie to browsers.
-			if !hasEq || textproto.TrimString(name) != t.name {
+			if !hasEq || textproto.TrimString(name) != cookie {
 				continue
 			}
 			if found {
@@ -213,46 +267,65 @@ func (t *Transport) Credential(r *http.Request) (token string, ok bool) {
 	return token, true
 }
 
-// WriteLogin answers a login with 204, no body, Cache-Control: no-store
-// and one Set-Cookie carrying t.AccessToken with the configured attributes.
-// The token never appears in the body (it must stay out of reach of
-// scripts). t.RefreshToken is ignored: this transport carries access tokens
-// only. A token that could not be read back (empty, longer than 4096 bytes
-// with the name, or holding characters outside [A-Za-z0-9._~-]) is a
-// strategy bug: WriteLogin then answers 500 without it and returns an error.
+// WriteLogin answers a login (or a refresh) with 204, no body,
+// Cache-Control: no-store and a Set-Cookie carrying t.AccessToken with the
+// configured attributes, plus one for the refresh cookie when t carries a
+// refresh token. Tokens never appear in the body: they must stay out of
+// reach of scripts. A token that could not be read back (empty, longer
+// than 4096 bytes with the name, or holding characters outside
+// [A-Za-z0-9._~-]) is a strategy bug: WriteLogin then answers 500 without
+// it and returns an error.
 func (t *Transport) WriteLogin(w http.ResponseWriter, r *http.Request, tok gatehouse.Token) error {
-	if !validValue(tok.AccessToken) || len(t.name)+len(tok.AccessToken) > maxValueBytes {
-		err := &gatehouse.Error{Code: gatehouse.CodeInternal,
-			Err: fmt.Errorf("cookie: the token (%d bytes) cannot be a %q cookie value", len(tok.AccessToken), t.name)}
-		gatehouse.WriteError(w, err)
-		return err
+	for _, c := range []struct {
+		jar   jar
+		value string
+	}{{t.access, tok.AccessToken}, {t.refresh, tok.RefreshToken}} {
+		if c.jar == t.refresh && c.value == "" {
+			continue
+		}
+		if !validValue(c.value) || len(c.jar.name)+len(c.value) > maxValueBytes {
+			err := &gatehouse.Error{Code: gatehouse.CodeInternal,
+				Err: fmt.Errorf("cookie: the token (%d bytes) cannot be a %q cookie value", len(c.value), c.jar.name)}
+			gatehouse.WriteError(w, err)
+			return err
+		}
 	}
-	t.write(w, tok.AccessToken, t.maxAge)
+	t.set(w, t.access, tok.AccessToken, t.access.maxAge)
+	if tok.RefreshToken != "" {
+		t.set(w, t.refresh, tok.RefreshToken, t.refresh.maxAge)
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
 
-// WriteLogout answers a logout with 204, no body and one Set-Cookie that
-// clears the cookie: the same name, Path, Domain, Secure, HttpOnly and
-// SameSite, an empty value and Max-Age=0. It clears this cookie only; a
+// WriteLogout answers a logout with 204, no body and a Set-Cookie that
+// clears the access cookie: the same name, Path, Domain, Secure, HttpOnly
+// and SameSite, an empty value and Max-Age=0. The refresh cookie is cleared
+// the same way when the request carries it (scope it to a path that covers
+// the logout route, such as /auth/NAME/). It clears these cookies only; a
 // Clear-Site-Data header would clear every other cookie of the site too.
 func (t *Transport) WriteLogout(w http.ResponseWriter, r *http.Request) error {
-	t.write(w, "", -1)
+	t.set(w, t.access, "", -1)
+	if _, ok := t.RefreshCredential(r); ok {
+		t.set(w, t.refresh, "", -1)
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
 
-func (t *Transport) write(w http.ResponseWriter, value string, maxAge int) {
+func (t *Transport) set(w http.ResponseWriter, j jar, value string, maxAge int) {
 	http.SetCookie(w, &http.Cookie{
-		Name:     t.name,
+		Name:     j.name,
 		Value:    value,
-		Path:     t.path,
+		Path:     j.path,
 		Domain:   t.domain,
 		MaxAge:   maxAge, // -1 is written as Max-Age=0
 		Secure:   t.secure,
 		HttpOnly: t.httpOnly,
 		SameSite: t.sameSite,
 	})
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusNoContent)
 }
 
 // validValue reports whether v is a token Credential accepts.

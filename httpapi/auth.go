@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"net"
 	"net/http"
 
@@ -49,7 +50,7 @@ func (a *api) login(name string) http.HandlerFunc {
 			a.writeError(w, r, err)
 			return
 		}
-		tok, err := b.Strategy.Write(gatehouse.WithClient(ctx, client(r)), u)
+		tok, err := a.issue(gatehouse.WithClient(ctx, client(r)), b, u)
 		if err != nil {
 			a.writeError(w, r, err)
 			return
@@ -62,6 +63,29 @@ func (a *api) login(name string) http.HandlerFunc {
 			a.Logger.ErrorContext(ctx, "after-login hook", "user_id", u.ID.String(), "error", err)
 		}
 	}
+}
+
+// issue starts a session (when sessions are on) and writes an access token
+// for it: a login's token, with the session's first refresh token.
+func (a *api) issue(ctx context.Context, b *gatehouse.Backend, u *gatehouse.User) (gatehouse.Token, error) {
+	sessions := a.Authenticator.Sessions()
+	if sessions == nil {
+		return b.Strategy.Write(ctx, u, gatehouse.ID{})
+	}
+	sess, refresh, err := sessions.Start(ctx, u, b.Name)
+	if err != nil {
+		return gatehouse.Token{}, err
+	}
+	tok, err := b.Strategy.Write(ctx, u, sess.ID)
+	if err != nil {
+		// No token came of it: do not leave a session behind.
+		if endErr := sessions.End(ctx, sess.ID); endErr != nil {
+			a.Logger.WarnContext(ctx, "ending a session whose token failed", "error", endErr)
+		}
+		return gatehouse.Token{}, err
+	}
+	tok.RefreshToken = refresh
+	return tok, nil
 }
 
 // logout answers POST /auth/NAME/logout. The token is destroyed by the
@@ -78,6 +102,12 @@ func (a *api) logout(name string) http.HandlerFunc {
 		if err := auth.Backend.Strategy.Destroy(r.Context(), auth.Token); err != nil {
 			a.writeError(w, r, err)
 			return
+		}
+		if sessions := a.Authenticator.Sessions(); sessions != nil && !auth.Principal.SessionID.IsZero() {
+			if err := sessions.End(r.Context(), auth.Principal.SessionID); err != nil {
+				a.writeError(w, r, err)
+				return
+			}
 		}
 		if err := b.Transport.WriteLogout(w, r); err != nil {
 			a.Logger.ErrorContext(r.Context(), "write logout response", "backend", name, "error", err)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 	"time"
+
+	"github.com/gatehouse/gatehouse"
 )
 
 // flowTimeout bounds the work a flow does after its answer was sent.
@@ -112,6 +114,12 @@ func (a *api) resetPassword(w http.ResponseWriter, r *http.Request) {
 	if err != nil && u == nil {
 		a.writeError(w, r, err)
 		return
+	}
+	if !a.KeepSessionsOnPasswordChange {
+		if endErr := a.endSessionsAfter(r, u.ID, gatehouse.ID{}); endErr != nil {
+			a.writeError(w, r, endErr)
+			return
+		}
 	}
 	if err != nil {
 		a.Logger.ErrorContext(r.Context(), "after-reset hook", "user_id", u.ID.String(), "error", err)

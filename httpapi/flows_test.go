@@ -101,7 +101,9 @@ func TestVerifyFlow(t *testing.T) {
 		}
 		token := tokens[0]
 
-		verify := func(tok string) response { return s.json("POST", "/auth/verify", jsonBody(map[string]string{"token": tok}), "") }
+		verify := func(tok string) response {
+			return s.json("POST", "/auth/verify", jsonBody(map[string]string{"token": tok}), "")
+		}
 		const bad = `{"detail":"VERIFY_USER_BAD_TOKEN"}`
 		for _, tc := range []struct {
 			name, token, want string

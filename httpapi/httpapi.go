@@ -30,7 +30,11 @@ type Config struct {
 	Fields []gatehouse.Field
 	// MaxBodyBytes caps request bodies; larger ones get 413. Default 1 MiB.
 	MaxBodyBytes int64
-	Logger       *slog.Logger // default slog.Default()
+	// KeepSessionsOnPasswordChange keeps a user's other sessions alive
+	// when their password changes or is reset; by default they end.
+	// (Sessions are on when the Authenticator has them: SetSessions.)
+	KeepSessionsOnPasswordChange bool
+	Logger                       *slog.Logger // default slog.Default()
 	// Checks name the service's dependencies and check that each is
 	// reachable, for GET /readyz ("database": db.Ping, say).
 	Checks map[string]func(context.Context) error
@@ -99,9 +103,20 @@ func build(cfg Config) (*api, http.Handler, error) {
 	cfg.Authenticator.SetErrorHandler(a.writeError)
 
 	mux := http.NewServeMux()
+	sessions := cfg.Authenticator.Sessions() != nil
 	for _, b := range cfg.Authenticator.Backends() {
 		mux.HandleFunc("POST /auth/"+b.Name+"/login", a.login(b.Name))
 		mux.HandleFunc("POST /auth/"+b.Name+"/logout", a.logout(b.Name))
+		if sessions {
+			mux.HandleFunc("POST /auth/"+b.Name+"/refresh", a.refresh(b.Name))
+		}
+	}
+	if sessions {
+		mux.HandleFunc("GET /users/me/sessions", a.listMySessions)
+		mux.HandleFunc("DELETE /users/me/sessions", a.endMyOtherSessions)
+		mux.HandleFunc("DELETE /users/me/sessions/{sid}", a.endMySession)
+		mux.HandleFunc("GET /users/{id}/sessions", a.listUserSessions)
+		mux.HandleFunc("DELETE /users/{id}/sessions", a.endUserSessions)
 	}
 	mux.HandleFunc("POST /auth/register", a.register)
 	mux.HandleFunc("POST /auth/request-verify-token", a.requestVerifyToken)

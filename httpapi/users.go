@@ -34,7 +34,7 @@ func (a *api) patchMe(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	a.update(w, r, auth.User, obj, true)
+	a.update(w, r, auth, auth.User, obj, true)
 }
 
 func (a *api) getUser(w http.ResponseWriter, r *http.Request) {
@@ -53,16 +53,20 @@ func (a *api) patchUser(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	u, err := a.userByPath(r)
+	auth, u, err := a.userByPathWithAuth(r)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	a.update(w, r, u, obj, false)
+	a.update(w, r, auth, u, obj, false)
 }
 
 func (a *api) deleteUser(w http.ResponseWriter, r *http.Request) {
 	u, err := a.userByPath(r)
+	if err == nil {
+		// Sessions go first: in Redis they do not cascade from the user.
+		err = a.endSessionsAfter(r, u.ID, gatehouse.ID{})
+	}
 	if err == nil {
 		err = a.Manager.Delete(r.Context(), u)
 	}
@@ -94,19 +98,27 @@ func (a *api) revokeUser(r *http.Request, id gatehouse.ID) {
 // path: 401, then 403, then 404, in the contract's order. An id that is
 // not a UUID is simply not found.
 func (a *api) userByPath(r *http.Request) (*gatehouse.User, error) {
-	if _, err := a.authenticate(r, a.superuser()); err != nil {
-		return nil, err
+	_, u, err := a.userByPathWithAuth(r)
+	return u, err
+}
+
+// userByPathWithAuth is userByPath that also returns the superuser's Auth.
+func (a *api) userByPathWithAuth(r *http.Request) (*gatehouse.Auth, *gatehouse.User, error) {
+	auth, err := a.authenticate(r, a.superuser())
+	if err != nil {
+		return nil, nil, err
 	}
 	id, err := gatehouse.ParseID(r.PathValue("id"))
 	if err != nil {
-		return nil, &gatehouse.Error{Code: gatehouse.CodeNotFound}
+		return nil, nil, &gatehouse.Error{Code: gatehouse.CodeNotFound}
 	}
-	return a.Manager.Users.FindUserByID(r.Context(), id)
+	u, err := a.Manager.Users.FindUserByID(r.Context(), id)
+	return auth, u, err
 }
 
 // update validates the body (after authentication, as FastAPI does) and
 // applies it to u.
-func (a *api) update(w http.ResponseWriter, r *http.Request, u *gatehouse.User, obj object, safe bool) {
+func (a *api) update(w http.ResponseWriter, r *http.Request, auth *gatehouse.Auth, u *gatehouse.User, obj object, safe bool) {
 	if obj.shapeErr != nil {
 		a.writeError(w, r, obj.shapeErr)
 		return
@@ -136,6 +148,18 @@ func (a *api) update(w http.ResponseWriter, r *http.Request, u *gatehouse.User, 
 	if err != nil && updated == nil {
 		a.writeError(w, r, err)
 		return
+	}
+	// A new password logs the account out everywhere else, and so does a
+	// deactivation; the session making the change is kept.
+	if (c.Password != nil && !a.KeepSessionsOnPasswordChange) || (!updated.IsActive && u.IsActive) {
+		keep := gatehouse.ID{}
+		if auth.User.ID == u.ID {
+			keep = auth.Principal.SessionID
+		}
+		if endErr := a.endSessionsAfter(r, u.ID, keep); endErr != nil {
+			a.writeError(w, r, endErr)
+			return
+		}
 	}
 	if err != nil {
 		a.Logger.ErrorContext(r.Context(), "after-update hook", "user_id", u.ID.String(), "error", err)

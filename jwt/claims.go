@@ -28,6 +28,7 @@ type wireClaims struct {
 	NotBefore int64    `json:"nbf"`
 	IssuedAt  int64    `json:"iat"`
 	ID        string   `json:"jti"`
+	Session   string   `json:"sid,omitempty"` // the session, when there is one
 }
 
 // claims is a payload as Read decodes it. It implements jwtlib.Claims so
@@ -40,6 +41,7 @@ type wireClaims struct {
 // different things to different verifiers (RFC 7519 §4, RFC 8725 §3.7).
 type claims struct {
 	issuer, subject, id string
+	session             string
 	audience            []string
 	exp, nbf, iat       int64
 	hasExp, hasNbf      bool
@@ -80,6 +82,8 @@ func (c *claims) UnmarshalJSON(b []byte) error {
 			err = decodeString(raw, &c.subject)
 		case "jti":
 			err = decodeString(raw, &c.id)
+		case "sid":
+			err = decodeString(raw, &c.session)
 		case "aud":
 			c.audience, err = decodeAudience(raw)
 		case "exp":
@@ -94,7 +98,7 @@ func (c *claims) UnmarshalJSON(b []byte) error {
 		default:
 			// Unknown claims are ignored, but a case variant of a known
 			// one is not: other decoders would read "SUB" as "sub".
-			for _, known := range [...]string{"iss", "sub", "jti", "aud", "exp", "nbf", "iat"} {
+			for _, known := range [...]string{"iss", "sub", "jti", "sid", "aud", "exp", "nbf", "iat"} {
 				if strings.EqualFold(name, known) {
 					return fmt.Errorf("jwt: claim %q is a case variant of %q", name, known)
 				}

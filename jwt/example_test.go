@@ -30,7 +30,7 @@ func ExampleNew() {
 
 	ctx := context.Background()
 	id, _ := gatehouse.ParseID("7c9e6679-7425-40de-944b-e07fc1f90ae7")
-	tok, err := s.Write(ctx, &gatehouse.User{ID: id})
+	tok, err := s.Write(ctx, &gatehouse.User{ID: id}, gatehouse.ID{})
 	if err != nil {
 		log.Fatal(err)
 	}

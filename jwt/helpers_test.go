@@ -170,7 +170,7 @@ func newStrategy(tb testing.TB, f fixture, edit func(*jwt.Config)) *jwt.Strategy
 
 func write(tb testing.TB, s *jwt.Strategy) string {
 	tb.Helper()
-	tok, err := s.Write(context.Background(), &gatehouse.User{ID: userID})
+	tok, err := s.Write(context.Background(), &gatehouse.User{ID: userID}, gatehouse.ID{})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -180,8 +180,9 @@ func orDefault(v, def string) string {
 }
 
 // Write issues an access token for u, valid from now for the configured
-// lifetime.
-func (s *Strategy) Write(ctx context.Context, u *gatehouse.User) (gatehouse.Token, error) {
+// lifetime. A non-zero session goes into the "sid" claim, so ending the
+// session ends the token.
+func (s *Strategy) Write(ctx context.Context, u *gatehouse.User, session gatehouse.ID) (gatehouse.Token, error) {
 	if u == nil || u.ID.IsZero() {
 		return gatehouse.Token{}, errors.New("jwt: Write: user without an id")
 	}
@@ -198,6 +199,7 @@ func (s *Strategy) Write(ctx context.Context, u *gatehouse.User) (gatehouse.Toke
 		NotBefore: iat,
 		IssuedAt:  iat,
 		ID:        randomID(),
+		Session:   sessionClaim(session),
 	})
 	if err != nil {
 		return gatehouse.Token{}, fmt.Errorf("jwt: Write: %w", err)
@@ -234,7 +236,22 @@ func (s *Strategy) Read(ctx context.Context, token string) (gatehouse.Principal,
 			return gatehouse.Principal{}, unauthorized(errors.New("jwt: token revoked"))
 		}
 	}
-	return gatehouse.Principal{UserID: id, TokenID: c.id, Expiry: time.Unix(c.exp, 0)}, nil
+	p := gatehouse.Principal{UserID: id, TokenID: c.id, Expiry: time.Unix(c.exp, 0)}
+	if c.session != "" {
+		sid, err := gatehouse.ParseID(c.session)
+		if err != nil {
+			return gatehouse.Principal{}, unauthorized(errors.New("jwt: sid is not a session id"))
+		}
+		p.SessionID = sid
+	}
+	return p, nil
+}
+
+func sessionClaim(id gatehouse.ID) string {
+	if id.IsZero() {
+		return ""
+	}
+	return id.String()
 }
 
 // Destroy revokes a token, by its jti, until it would have expired. Only a

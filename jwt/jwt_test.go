@@ -30,7 +30,7 @@ func TestRoundTrip(t *testing.T) {
 		t.Run(alg, func(t *testing.T) {
 			f := newFixture(t, alg)
 			s := newStrategy(t, f, nil)
-			tok, err := s.Write(context.Background(), &gatehouse.User{ID: userID})
+			tok, err := s.Write(context.Background(), &gatehouse.User{ID: userID}, gatehouse.ID{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -98,7 +98,7 @@ func TestRoundTrip(t *testing.T) {
 func TestWriteRejectsUserWithoutID(t *testing.T) {
 	s := newStrategy(t, newFixture(t, "HS256"), nil)
 	for _, u := range []*gatehouse.User{nil, {}} {
-		if _, err := s.Write(context.Background(), u); err == nil {
+		if _, err := s.Write(context.Background(), u, gatehouse.ID{}); err == nil {
 			t.Errorf("Write(%v) succeeded", u)
 		}
 	}
@@ -176,7 +176,7 @@ func TestNew(t *testing.T) {
 func TestDefaults(t *testing.T) {
 	f := newFixture(t, "EdDSA")
 	s := newStrategy(t, f, func(c *jwt.Config) { c.Lifetime = -time.Hour })
-	tok, err := s.Write(context.Background(), &gatehouse.User{ID: userID})
+	tok, err := s.Write(context.Background(), &gatehouse.User{ID: userID}, gatehouse.ID{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -388,7 +388,7 @@ func TestClockSubSecond(t *testing.T) {
 	f := newFixture(t, "HS256")
 	now := t0.Add(999 * time.Millisecond)
 	s := newStrategy(t, f, func(c *jwt.Config) { c.Now = func() time.Time { return now } })
-	tok, err := s.Write(context.Background(), &gatehouse.User{ID: userID})
+	tok, err := s.Write(context.Background(), &gatehouse.User{ID: userID}, gatehouse.ID{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -677,7 +677,7 @@ func BenchmarkWrite(b *testing.B) {
 			ctx := context.Background()
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := s.Write(ctx, u); err != nil {
+				if _, err := s.Write(ctx, u, gatehouse.ID{}); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -51,7 +51,7 @@ func TestSigner(t *testing.T) {
 
 	other, _ := jwt.HMACKey(secret)
 	access, _ := jwt.New(jwt.Config{Key: other, Audience: gatehouse.AudienceReset, Now: func() time.Time { return now }})
-	accessTok, _ := access.Write(context.Background(), &gatehouse.User{ID: gatehouse.NewID()})
+	accessTok, _ := access.Write(context.Background(), &gatehouse.User{ID: gatehouse.NewID()}, gatehouse.ID{})
 
 	for _, tc := range []struct {
 		name, token string

@@ -73,7 +73,7 @@ func New(cfg Config) (*Strategy, error) {
 
 // Write issues a token for u and stores its hash with the client that asked
 // (see gatehouse.WithClient).
-func (s *Strategy) Write(ctx context.Context, u *gatehouse.User) (gatehouse.Token, error) {
+func (s *Strategy) Write(ctx context.Context, u *gatehouse.User, session gatehouse.ID) (gatehouse.Token, error) {
 	if u == nil || u.ID.IsZero() {
 		return gatehouse.Token{}, errors.New("opaque: Write: user without an id")
 	}
@@ -88,6 +88,7 @@ func (s *Strategy) Write(ctx context.Context, u *gatehouse.User) (gatehouse.Toke
 	rec := gatehouse.TokenRecord{
 		Hash:       hash(raw[:]),
 		UserID:     u.ID,
+		SessionID:  session,
 		CreatedAt:  now,
 		ExpiresAt:  now.Add(s.lifetime),
 		LastUsedAt: now,
@@ -126,7 +127,7 @@ func (s *Strategy) Read(ctx context.Context, token string) (gatehouse.Principal,
 		// bookkeeping write must not refuse the request.
 		s.store.TouchToken(ctx, h, now)
 	}
-	return gatehouse.Principal{UserID: rec.UserID, TokenID: h, Expiry: rec.ExpiresAt}, nil
+	return gatehouse.Principal{UserID: rec.UserID, SessionID: rec.SessionID, TokenID: h, Expiry: rec.ExpiresAt}, nil
 }
 
 // Destroy deletes a token (log out). A malformed or unknown token is

@@ -81,7 +81,7 @@ func TestRoundTrip(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	ctx := gatehouse.WithClient(context.Background(), gatehouse.Client{UserAgent: strings.Repeat("u", 600), IP: "192.0.2.1"})
-	tok, err := f.s.Write(ctx, f.user)
+	tok, err := f.s.Write(ctx, f.user, gatehouse.ID{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func TestRoundTrip(t *testing.T) {
 func TestReadRefusesMalformedTokensWithoutALookup(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	tok, err := f.s.Write(context.Background(), f.user)
+	tok, err := f.s.Write(context.Background(), f.user, gatehouse.ID{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +142,7 @@ func TestLifecycle(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			f := newFixture(t)
-			tok, err := f.s.Write(ctx, f.user)
+			tok, err := f.s.Write(ctx, f.user, gatehouse.ID{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -168,7 +168,7 @@ func TestTouch(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t)
-	tok, _ := f.s.Write(ctx, f.user)
+	tok, _ := f.s.Write(ctx, f.user, gatehouse.ID{})
 	h := hashOf(t, tok.AccessToken)
 	created := f.clock.Now()
 	f.clock.Add(30 * time.Second)
@@ -186,7 +186,7 @@ func TestTouch(t *testing.T) {
 func TestStoreDownFailsClosed(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	tok, _ := f.s.Write(context.Background(), f.user)
+	tok, _ := f.s.Write(context.Background(), f.user, gatehouse.ID{})
 	f.store.down.Store(true)
 	if _, err := f.s.Read(context.Background(), tok.AccessToken); gatehouse.ErrorCode(err) != gatehouse.CodeUnavailable {
 		t.Fatalf("Read with the store down = %v, want Unavailable", err)
@@ -202,7 +202,7 @@ func TestTokensAreUnique(t *testing.T) {
 	f := newFixture(t)
 	seen := make(map[string]bool)
 	for range 2000 {
-		tok, err := f.s.Write(context.Background(), f.user)
+		tok, err := f.s.Write(context.Background(), f.user, gatehouse.ID{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -222,7 +222,7 @@ func TestNewNeedsAStore(t *testing.T) {
 
 func FuzzRead(f *testing.F) {
 	fx := newFixture(f)
-	tok, err := fx.s.Write(context.Background(), fx.user)
+	tok, err := fx.s.Write(context.Background(), fx.user, gatehouse.ID{})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -243,7 +243,7 @@ func FuzzRead(f *testing.F) {
 
 func BenchmarkRead(b *testing.B) {
 	f := newFixture(b)
-	tok, _ := f.s.Write(context.Background(), f.user)
+	tok, _ := f.s.Write(context.Background(), f.user, gatehouse.ID{})
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := f.s.Read(context.Background(), tok.AccessToken); err != nil {

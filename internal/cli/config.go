@@ -8,13 +8,17 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	netmail "net/mail"
 	"net/url"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/cookie"
+	"github.com/gatehouse/gatehouse/mail"
 )
 
 // config is the server's configuration after flags, environment and
@@ -36,9 +40,21 @@ type config struct {
 	Cookie         cookie.Config
 	cookieMaxAge   *time.Duration // nil: the access token lifetime
 	TrustedOrigins []string
-	PublicURL      string // "" means http:// + the listen address; for links in mails, which come later
+	PublicURL      string // "" means http:// + the listen address; for links in mails
 	LogLevel       slog.Level
 	LogFormat      string
+
+	// Account flows: e-mail verification and password reset.
+	VerifyTokenTTL time.Duration
+	ResetTokenTTL  time.Duration
+	SMTPURL        string     // "" when not configured; may hold a password
+	SMTP           *mail.SMTP // built from SMTPURL and MailFrom by the cross checks
+	MailDir        string     // "" when not configured
+	MailFrom       string     // resolved: never "" after the cross checks
+	MailTemplates  *mail.Templates
+	WebhookURL     string // "" when not configured; may hold a token
+	WebhookSecret  string
+	UserFields     []gatehouse.Field
 }
 
 // A setting is one row of the configuration table: a flag, its environment
@@ -158,16 +174,9 @@ var settings = []*setting{
 	{
 		flag: "access-token-ttl", env: "GATEHOUSE_ACCESS_TOKEN_TTL", def: "15m", arg: "DURATION",
 		usage: "access token lifetime (Go duration)",
-		parse: func(c *config, v string) error {
-			d, err := time.ParseDuration(v)
-			if err != nil {
-				return err
-			}
-			if d <= 0 {
-				return fmt.Errorf("must be positive, got %s", v)
-			}
-			c.AccessTokenTTL = d
-			return nil
+		parse: func(c *config, v string) (err error) {
+			c.AccessTokenTTL, err = parsePositiveDuration(v)
+			return err
 		},
 	},
 	{
@@ -284,7 +293,8 @@ var settings = []*setting{
 	},
 	{
 		flag: "public-url", env: "GATEHOUSE_PUBLIC_URL", arg: "URL", defDoc: "http:// + the listen address",
-		usage: "public base URL, for links in mails",
+		usage: "base URL users reach the server at: the links in mails start with it (never with a request's Host header), " +
+			"and the pages the links open call the API under its path (for a reverse proxy that mounts the server there)",
 		parse: func(c *config, v string) error {
 			if v == "" {
 				return nil
@@ -293,11 +303,139 @@ var settings = []*setting{
 			if err != nil {
 				return errors.New("not a URL")
 			}
-			if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			switch {
+			case (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Opaque != "":
 				return fmt.Errorf("want an absolute http or https URL, got %q", v)
+			case u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+				return fmt.Errorf("want scheme://host[:port][/path], without user, query or fragment, got %q", v)
+			}
+			// The path, if any, is where a reverse proxy mounts the
+			// server: the pages post to the API under it.
+			if p := strings.TrimSuffix(u.EscapedPath(), "/"); p != "" && path.Clean(p) != p {
+				return fmt.Errorf("the path %q is not clean (no //, . or .. segments)", u.EscapedPath())
 			}
 			c.PublicURL = strings.TrimSuffix(v, "/")
 			return nil
+		},
+	},
+	{
+		flag: "verify-token-ttl", env: "GATEHOUSE_VERIFY_TOKEN_TTL", def: "1h", arg: "DURATION",
+		usage: "lifetime of e-mail verification tokens (Go duration)",
+		parse: func(c *config, v string) (err error) {
+			c.VerifyTokenTTL, err = parsePositiveDuration(v)
+			return err
+		},
+	},
+	{
+		flag: "reset-token-ttl", env: "GATEHOUSE_RESET_TOKEN_TTL", def: "1h", arg: "DURATION",
+		usage: "lifetime of password reset tokens (Go duration)",
+		parse: func(c *config, v string) (err error) {
+			c.ResetTokenTTL, err = parsePositiveDuration(v)
+			return err
+		},
+	},
+	{
+		flag: "smtp-url", env: "GATEHOUSE_SMTP_URL", arg: "URL", defDoc: "none (mails are logged, unless --mail-dir)",
+		usage: "send mails through this server: smtp://user:pass@host:587 (STARTTLS) or smtps://user:pass@host:465 (TLS); " +
+			"prefer the environment variable, as the URL holds a password",
+		parse: func(c *config, v string) error {
+			if v == "" {
+				return nil
+			}
+			// The URL may hold a password: errors never quote it.
+			u, err := url.Parse(v)
+			switch {
+			case err != nil:
+				return errors.New("not a URL")
+			case u.Scheme != "smtp" && u.Scheme != "smtps":
+				return errors.New("want smtp://[user:pass@]host[:port] or smtps://[user:pass@]host[:port]")
+			case u.Hostname() == "" || u.Opaque != "":
+				return errors.New("the URL has no host")
+			}
+			c.SMTPURL = v
+			return nil
+		},
+	},
+	{
+		flag: "mail-dir", env: "GATEHOUSE_MAIL_DIR", arg: "DIR", defDoc: "none",
+		usage: "write each mail as one RFC 5322 .eml file into this directory instead of sending it (development, tests)",
+		parse: func(c *config, v string) error {
+			if strings.ContainsRune(v, 0) {
+				return errors.New("a directory name cannot contain NUL")
+			}
+			c.MailDir = v
+			return nil
+		},
+	},
+	{
+		flag: "mail-from", env: "GATEHOUSE_MAIL_FROM", arg: "ADDRESS", defDoc: "Gatehouse <noreply@HOST>, HOST being the public URL's host",
+		usage: "sender of the mails, an address such as \"Example <noreply@example.com>\"",
+		parse: func(c *config, v string) error {
+			if v == "" {
+				return nil
+			}
+			if err := checkMailAddress(v); err != nil {
+				return err
+			}
+			c.MailFrom = v
+			return nil
+		},
+	},
+	{
+		flag: "mail-templates", env: "GATEHOUSE_MAIL_TEMPLATES", arg: "DIR", defDoc: "the built-in templates",
+		usage: "directory of mail templates; verify.txt, verify.html, reset.txt and reset.html found there replace the built-in ones",
+		parse: func(c *config, v string) (err error) {
+			// Every template is parsed and tried now, so a broken one
+			// stops the server at start rather than fail the first mail.
+			c.MailTemplates, err = mail.LoadTemplates(v)
+			return err
+		},
+	},
+	{
+		flag: "webhook-url", env: "GATEHOUSE_WEBHOOK_URL", arg: "URL", defDoc: "none",
+		usage: "POST every account event (registered, logged in, updated, verified, password reset, deleted...) as signed JSON to this URL " +
+			"(https, or http to localhost); needs --webhook-secret",
+		parse: func(c *config, v string) error {
+			if v == "" {
+				return nil
+			}
+			// The URL may hold a token: errors never quote it.
+			u, err := url.Parse(v)
+			switch {
+			case err != nil:
+				return errors.New("not a URL")
+			case u.Scheme != "http" && u.Scheme != "https":
+				return errors.New("want an absolute https:// URL")
+			case u.Hostname() == "" || u.Opaque != "":
+				return errors.New("the URL has no host")
+			case u.Fragment != "":
+				return errors.New("a webhook URL has no fragment")
+			case u.Scheme == "http" && !isLoopback(u.Hostname()):
+				// The bodies hold e-mail addresses.
+				return errors.New("want https://; http:// is only allowed to localhost, 127.0.0.1 or ::1")
+			}
+			c.WebhookURL = v
+			return nil
+		},
+	},
+	{
+		flag: "webhook-secret", env: "GATEHOUSE_WEBHOOK_SECRET", arg: "SECRET", defDoc: "none",
+		usage: fmt.Sprintf("key of the webhook signatures (HMAC-SHA256), at least %d bytes, shared with the receiver; prefer the environment variable", minSecretLen),
+		parse: func(c *config, v string) error {
+			if v != "" && len(v) < minSecretLen {
+				return fmt.Errorf("must be at least %d bytes, has %d", minSecretLen, len(v))
+			}
+			c.WebhookSecret = v
+			return nil
+		},
+	},
+	{
+		flag: "user-fields", env: "GATEHOUSE_USER_FIELDS", arg: "LIST", defDoc: "none",
+		usage: "custom user fields, comma list of NAME:TYPE or NAME:TYPE:required; types: " + fieldTypeNames() +
+			" (time is RFC 3339); fields that are not required may be null",
+		parse: func(c *config, v string) (err error) {
+			c.UserFields, err = parseUserFields(v)
+			return err
 		},
 	},
 	{
@@ -321,6 +459,54 @@ var settings = []*setting{
 			return nil
 		},
 	},
+}
+
+func parsePositiveDuration(v string) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, err
+	}
+	if d <= 0 {
+		return 0, fmt.Errorf("must be positive, got %s", v)
+	}
+	return d, nil
+}
+
+// checkMailAddress accepts one address, with or without a display name,
+// and nothing that could add a header line.
+func checkMailAddress(v string) error {
+	if strings.ContainsAny(v, "\r\n\x00") {
+		return errors.New("must be one line")
+	}
+	if _, err := netmail.ParseAddress(v); err != nil {
+		return fmt.Errorf("not an e-mail address such as \"Example <noreply@example.com>\": %q", v)
+	}
+	return nil
+}
+
+// defaultMailFrom is "Gatehouse <noreply@HOST>", HOST being the host of the
+// public URL or, without one, of the listen address.
+func defaultMailFrom(publicURL, addr string) string {
+	var host string
+	if u, err := url.Parse(publicURL); publicURL != "" && err == nil {
+		host = u.Hostname()
+	} else {
+		host, _, _ = net.SplitHostPort(addr)
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	} else if ip != nil && ip.To4() == nil {
+		host = "[" + host + "]"
+	}
+	return "Gatehouse <noreply@" + host + ">"
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // redisSchemes are the URL schemes redis.Open takes.
@@ -431,6 +617,49 @@ var crossChecks = []struct {
 					set = cookieSettings
 				}
 				return fmt.Errorf("invalid cookie settings %s: %w", describeSettings(set...), err)
+			}
+			return nil
+		},
+	},
+	{
+		needs: []string{"smtp-url", "mail-dir"},
+		check: func(c *config, _ map[string]bool) error {
+			if c.SMTPURL != "" && c.MailDir != "" {
+				return fmt.Errorf("both %s are set; mails are either sent or written to a directory, so set one of them",
+					describeSettings("smtp-url", "mail-dir"))
+			}
+			return nil
+		},
+	},
+	{
+		needs: []string{"mail-from", "public-url", "addr"},
+		check: func(c *config, _ map[string]bool) error {
+			if c.MailFrom == "" {
+				c.MailFrom = defaultMailFrom(c.PublicURL, c.Addr)
+			}
+			return checkMailAddress(c.MailFrom)
+		},
+	},
+	{
+		needs: []string{"smtp-url", "mail-from"},
+		check: func(c *config, _ map[string]bool) (err error) {
+			if c.SMTPURL == "" {
+				return nil
+			}
+			// NewSMTP checks what the settings did not (port, parameters,
+			// credentials) and never quotes the URL.
+			if c.SMTP, err = mail.NewSMTP(c.SMTPURL, c.MailFrom); err != nil {
+				return fmt.Errorf("invalid %s: %w", describeSettings("smtp-url"), err)
+			}
+			return nil
+		},
+	},
+	{
+		needs: []string{"webhook-url", "webhook-secret"},
+		check: func(c *config, _ map[string]bool) error {
+			if (c.WebhookURL == "") != (c.WebhookSecret == "") {
+				return fmt.Errorf("set both %s, or neither: every webhook is signed with the secret",
+					describeSettings("webhook-url", "webhook-secret"))
 			}
 			return nil
 		},

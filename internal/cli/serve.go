@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/gatehouse/gatehouse/httpapi"
 	"github.com/gatehouse/gatehouse/jwt"
 	"github.com/gatehouse/gatehouse/opaque"
+	"github.com/gatehouse/gatehouse/pages"
 	"github.com/gatehouse/gatehouse/password"
 	"github.com/gatehouse/gatehouse/redis"
 )
@@ -76,15 +78,32 @@ func serve(ctx context.Context, c *config, cio cmdIO) error {
 		log.Info("using Redis for JWT revocations", "url", redactURL(c.RedisURL), "prefix", c.RedisPrefix)
 	}
 
-	handler, err := newHandler(ctx, c, cio.opts, db, rdb, secret, log)
-	if err != nil {
-		return err
-	}
-
+	// Listen before building the handler: with port 0, the default public
+	// URL needs the port picked.
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
+	defer ln.Close() // for the returns before Serve; Serve closes it too
+	publicURL := c.PublicURL
+	if publicURL == "" {
+		publicURL = "http://" + ln.Addr().String()
+		log.Info("links in mails use the listen address; set GATEHOUSE_PUBLIC_URL to the URL users reach the server at",
+			"public_url", publicURL)
+	}
+
+	handler, hooks, err := newHandler(ctx, c, cio.opts, db, rdb, secret, publicURL, log)
+	if err != nil {
+		return err
+	}
+	// Mails and webhooks still queued are delivered at shutdown, within
+	// what is left of its time; this deferred call only covers the early
+	// returns.
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+		defer cancel()
+		hooks.Close(ctx)
+	}()
 	srv := &http.Server{
 		Handler:           httpapi.Recover(log)(handler),
 		ReadHeaderTimeout: 5 * time.Second,
@@ -120,6 +139,10 @@ func serve(ctx context.Context, c *config, cio cmdIO) error {
 		return fmt.Errorf("serve: shutdown: %w", err)
 	}
 	<-served // http.ErrServerClosed
+	// No request runs any more, so no hook queues anything new.
+	if err := hooks.Close(shutdownCtx); err != nil {
+		log.Warn("gave up delivering queued mails or webhooks at shutdown", "err", err)
+	}
 	log.Info("stopped")
 	return nil
 }
@@ -159,11 +182,22 @@ func redactURL(u string) string {
 }
 
 // newHandler wires the stores, hasher, strategies and transports into the
-// HTTP API. rdb is nil when no Redis is configured.
-func newHandler(ctx context.Context, c *config, opts options, db *database, rdb *redis.DB, secret string, log *slog.Logger) (http.Handler, error) {
+// HTTP API, and the account flows' hooks (mails, webhook) into the Manager.
+// rdb is nil when no Redis is configured. The hooks must be closed, which
+// delivers what they still queue.
+func newHandler(ctx context.Context, c *config, opts options, db *database, rdb *redis.DB, secret, publicURL string,
+	log *slog.Logger) (_ http.Handler, _ *accountHooks, err error) {
 	sign, verify, err := signingKeys(ctx, db.Keys, c.JWTAlgorithm, secret, c.AccessTokenTTL, time.Now(), log)
 	if err != nil {
-		return nil, fmt.Errorf("serve: %w", err)
+		return nil, nil, fmt.Errorf("serve: %w", err)
+	}
+	flowTokens, err := flowSigner(secret)
+	if err != nil {
+		return nil, nil, fmt.Errorf("serve: %w", err)
+	}
+	pub, err := url.Parse(publicURL)
+	if err != nil {
+		return nil, nil, fmt.Errorf("serve: %s: %w", describeSettings("public-url"), err)
 	}
 	// JWT revocations live in Redis when there is one: every instance
 	// sees them at once, and they expire by themselves.
@@ -179,7 +213,7 @@ func newHandler(ctx context.Context, c *config, opts options, db *database, rdb 
 		Revocations: revocations,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("serve: %w", err)
+		return nil, nil, fmt.Errorf("serve: %w", err)
 	}
 
 	// One transport or strategy of each kind, shared by the backends that
@@ -191,14 +225,14 @@ func newHandler(ctx context.Context, c *config, opts options, db *database, rdb 
 		t, ok := transports[b.Transport]
 		if !ok {
 			if t, err = newTransport(b.Transport, c, log); err != nil {
-				return nil, fmt.Errorf("serve: backend %q: %w", b.Name, err)
+				return nil, nil, fmt.Errorf("serve: backend %q: %w", b.Name, err)
 			}
 			transports[b.Transport] = t
 		}
 		s, ok := strategies[b.Strategy]
 		if !ok {
 			if s, err = newStrategy(b.Strategy, c, db, rdb); err != nil {
-				return nil, fmt.Errorf("serve: backend %q: %w", b.Name, err)
+				return nil, nil, fmt.Errorf("serve: backend %q: %w", b.Name, err)
 			}
 			strategies[b.Strategy] = s
 		}
@@ -206,19 +240,35 @@ func newHandler(ctx context.Context, c *config, opts options, db *database, rdb 
 	}
 	auth, err := gatehouse.NewAuthenticator(db.Users, backends...)
 	if err != nil {
-		return nil, fmt.Errorf("serve: %w", err)
+		return nil, nil, fmt.Errorf("serve: %w", err)
 	}
 	for _, o := range c.TrustedOrigins {
 		// parseOrigins checked them already.
 		if err := auth.CrossOriginProtection().AddTrustedOrigin(o); err != nil {
-			return nil, fmt.Errorf("serve: %s: %w", describeSettings("trusted-origins"), err)
+			return nil, nil, fmt.Errorf("serve: %s: %w", describeSettings("trusted-origins"), err)
 		}
 	}
 
+	hooks, err := newAccountHooks(c, publicURL, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer func() {
+		if err != nil {
+			hooks.Close(context.WithoutCancel(ctx)) // nothing is queued yet
+		}
+	}()
 	manager := &gatehouse.Manager{
 		Users:     db.Users,
 		Hasher:    &password.Hasher{Params: opts.HashParams},
 		Passwords: &password.Policy{MinLength: c.PasswordMinLength},
+		Hooks:     hooks,
+		Tokens:    flowTokens,
+		VerifyTTL: c.VerifyTokenTTL,
+		ResetTTL:  c.ResetTokenTTL,
+	}
+	if len(c.UserFields) > 0 {
+		log.Info("custom user fields", "fields", formatUserFields(c.UserFields))
 	}
 	checks := map[string]func(context.Context) error{"database": db.Ping}
 	if rdb != nil {
@@ -230,17 +280,25 @@ func newHandler(ctx context.Context, c *config, opts options, db *database, rdb 
 		RequireVerification: c.RequireVerification,
 		Logger:              log,
 		Checks:              checks,
+		Fields:              c.UserFields,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("serve: %w", err)
+		return nil, nil, fmt.Errorf("serve: %w", err)
 	}
 
 	// httpapi serves the account routes; the keys are the server's, so the
-	// server publishes them.
+	// server publishes them. The pages the mails link to post to the API
+	// under the public URL's path, where a reverse proxy may mount the
+	// server.
+	p := pages.Handler(pages.Config{APIPrefix: strings.TrimSuffix(pub.EscapedPath(), "/")})
 	mux := http.NewServeMux()
 	mux.Handle("GET /.well-known/jwks.json", jwt.JWKS(append([]jwt.Key{sign}, verify...)...))
+	mux.Handle("GET /verify", p)
+	mux.Handle("GET /reset-password", p)
+	mux.Handle("GET "+pages.ScriptPath, p)
+	mux.Handle("GET "+pages.StylesheetPath, p)
 	mux.Handle("/", api)
-	return mux, nil
+	return mux, hooks, nil
 }
 
 // newTransport builds a transport other than bearer.
