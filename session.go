@@ -46,16 +46,20 @@ type SessionStore interface {
 	// caller) with its first refresh token.
 	CreateSession(ctx context.Context, s Session, refreshHash string) error
 	// Rotate trades the token named by r.Hash for r.NextHash, in one atomic
-	// step:
-	//   - unknown token, ended or expired session (idle or absolute), or
-	//     another backend's session: CodeRefreshTokenInvalid;
+	// step, deciding in this order:
+	//   - unknown token, another backend's session, or a session expired
+	//     at r.Now (idle or absolute): CodeRefreshTokenInvalid;
 	//   - a token not yet rotated: its successor is stored, the session's
-	//     LastUsedAt and IdleExpiresAt move, and the session is returned;
-	//   - a token rotated within r.Grace whose successor has not been
-	//     rotated itself and equals r.NextHash: the session is returned and
-	//     nothing changes (the caller hands out the same successor);
-	//   - any other rotated token: the session is ended and the answer is
-	//     CodeRefreshTokenReused.
+	//     LastUsedAt and IdleExpiresAt move (never past ExpiresAt), and the
+	//     session is returned, unless the session has ended
+	//     (CodeRefreshTokenInvalid);
+	//   - a token rotated less than r.Grace ago, in a live session, whose
+	//     successor equals r.NextHash and has not been rotated itself: the
+	//     session is returned and nothing changes (the caller hands out the
+	//     same successor);
+	//   - any other rotated token: the session is ended if it was not yet,
+	//     and the answer is CodeRefreshTokenReused, also after the session
+	//     ended, so that every reuse is reported as one.
 	Rotate(ctx context.Context, r Rotation) (*Session, error)
 	// FindSession returns a live session (not ended, not expired at now).
 	FindSession(ctx context.Context, id ID, now time.Time) (*Session, error)

@@ -72,6 +72,7 @@ func newToken(name string, user gatehouse.ID, clk *clock, life time.Duration) ga
 		ExpiresAt: now.Add(life),
 		UserAgent: "Mozilla/5.0 (gatehousetest)",
 		IP:        "192.0.2.1",
+		SessionID: gatehouse.NewID(),
 	}
 }
 
@@ -137,6 +138,9 @@ func diffToken(got, want gatehouse.TokenRecord) string {
 	}
 	if got.IP != want.IP {
 		add("IP", got.IP, want.IP)
+	}
+	if got.SessionID != want.SessionID {
+		add("SessionID", got.SessionID, want.SessionID)
 	}
 	return strings.Join(d, "; ")
 }
@@ -365,7 +369,7 @@ func testTokenRecordsRoundTrip(t *testing.T, s gatehouse.TokenStore, clk *clock)
 		edit func(r *gatehouse.TokenRecord)
 	}{
 		{"Plain", func(r *gatehouse.TokenRecord) {}},
-		{"Empty", func(r *gatehouse.TokenRecord) { r.UserAgent, r.IP = "", "" }},
+		{"Empty", func(r *gatehouse.TokenRecord) { r.UserAgent, r.IP, r.SessionID = "", "", gatehouse.ID{} }},
 		{"Unicode", func(r *gatehouse.TokenRecord) {
 			r.UserAgent = "Navigateur « spécial » — 日本語 🚀 \"quoted\" 'single' \\ ;"
 		}},

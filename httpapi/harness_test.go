@@ -54,7 +54,10 @@ type stack struct {
 	revs   gatehouse.Revocations
 	tokens gatehouse.TokenStore // the database strategy's
 	redis  gatehouse.TokenStore // the Redis strategy's; nil unless useRedis ran
-	clock  *clock
+	// sessions is the engine's session store, replaced by Redis's when
+	// useRedis moves revocation there.
+	sessions gatehouse.SessionStore
+	clock    *clock
 }
 
 // engine opens a fresh, migrated database of one kind.
@@ -67,12 +70,12 @@ var engines = []engine{
 	{"sqlite", func(t testing.TB, clk *clock) *stack {
 		db := sqlitetest.New(t)
 		db.Now = clk.Now
-		return &stack{sqlite.NewUserStore(db), sqlite.NewRevocations(db), sqlite.NewTokenStore(db), nil, clk}
+		return &stack{sqlite.NewUserStore(db), sqlite.NewRevocations(db), sqlite.NewTokenStore(db), nil, sqlite.NewSessionStore(db), clk}
 	}},
 	{"postgres", func(t testing.TB, clk *clock) *stack {
 		db := postgrestest.New(t)
 		db.Now = clk.Now
-		return &stack{postgres.NewUserStore(db), postgres.NewRevocations(db), postgres.NewTokenStore(db), nil, clk}
+		return &stack{postgres.NewUserStore(db), postgres.NewRevocations(db), postgres.NewTokenStore(db), nil, postgres.NewSessionStore(db), clk}
 	}},
 }
 
@@ -83,6 +86,7 @@ func (st *stack) useRedis(t testing.TB, db *redis.DB, revocations bool) {
 	st.redis = redis.NewTokenStore(db)
 	if revocations {
 		st.revs = redis.NewRevocations(db)
+		st.sessions = redis.NewSessionStore(db)
 	}
 }
 
@@ -102,7 +106,10 @@ type options struct {
 	requireVerification bool
 	fields              []gatehouse.Field
 	hooks               gatehouse.Hooks
-	maxBody             int64
+	// sessions turns refresh tokens on, with this grace window.
+	sessions bool
+	grace    time.Duration
+	maxBody  int64
 }
 
 // server is a running Gatehouse API on a real HTTP server.
@@ -129,7 +136,11 @@ func newServerSharing(t testing.TB, s *server, opt options) *server {
 	return start(t, s.stack, opt)
 }
 
-const lifetime = 15 * time.Minute
+const (
+	lifetime    = 15 * time.Minute
+	idleTTL     = 24 * time.Hour
+	absoluteTTL = 72 * time.Hour
+)
 
 func start(t testing.TB, st *stack, opt options) *server {
 	t.Helper()
@@ -149,6 +160,16 @@ func start(t testing.TB, st *stack, opt options) *server {
 	auth, err := gatehouse.NewAuthenticator(st.users, backends...)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if opt.sessions {
+		auth.SetSessions(&gatehouse.Sessions{
+			Store:       st.sessions,
+			Key:         []byte("refresh-token derivation key, 32+ bytes"),
+			IdleTTL:     idleTTL,
+			AbsoluteTTL: absoluteTTL,
+			Grace:       opt.grace,
+			Now:         st.clock.Now,
+		})
 	}
 	signer, err := jwt.NewSigner([]byte("account-flow secret of 32+ bytes!!"))
 	if err != nil {
@@ -183,7 +204,7 @@ func newTransport(t testing.TB, name string, clk *clock) gatehouse.Transport {
 	case "bearer":
 		return &bearer.Transport{Now: clk.Now}
 	case "cookie":
-		c, err := cookie.New(cookie.Config{MaxAge: lifetime})
+		c, err := cookie.New(cookie.Config{MaxAge: lifetime, RefreshPath: "/auth/", RefreshMaxAge: absoluteTTL})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -335,3 +356,5 @@ func (s *server) user(email string, superuser, verified, active bool) (id, token
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }

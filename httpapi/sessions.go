@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"errors"
 	"net/http"
 	"time"
 
@@ -157,7 +156,7 @@ func (a *api) listSessions(w http.ResponseWriter, r *http.Request, userID, curre
 	writeJSON(w, http.StatusOK, readSessions(list, current))
 }
 
-// endMySession ends one of the caller's sessions; another user's session
+// endMySession ends one of the caller's sessions. Another user's session
 // is as not found as one that does not exist.
 func (a *api) endMySession(w http.ResponseWriter, r *http.Request) {
 	auth, err := a.authenticate(r, a.user)
@@ -167,10 +166,11 @@ func (a *api) endMySession(w http.ResponseWriter, r *http.Request) {
 	}
 	sessions := a.Authenticator.Sessions()
 	id, err := gatehouse.ParseID(r.PathValue("sid"))
-	var sess *gatehouse.Session
-	if err == nil {
-		sess, err = sessions.Find(r.Context(), id)
+	if err != nil {
+		a.writeError(w, r, &gatehouse.Error{Code: gatehouse.CodeNotFound})
+		return
 	}
+	sess, err := sessions.Find(r.Context(), id)
 	if err == nil && sess.UserID != auth.User.ID {
 		err = &gatehouse.Error{Code: gatehouse.CodeNotFound}
 	}
@@ -178,14 +178,6 @@ func (a *api) endMySession(w http.ResponseWriter, r *http.Request) {
 		err = sessions.End(r.Context(), id)
 	}
 	if err != nil {
-		var e *gatehouse.Error
-		if !errors.As(err, &e) {
-			a.writeError(w, r, err)
-			return
-		}
-		if e.Code != gatehouse.CodeUnavailable {
-			err = &gatehouse.Error{Code: gatehouse.CodeNotFound}
-		}
 		a.writeError(w, r, err)
 		return
 	}

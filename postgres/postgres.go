@@ -1,5 +1,6 @@
-// Package postgres stores Gatehouse users, opaque access tokens, token
-// revocations and signing keys in PostgreSQL, through a pgx connection pool
+// Package postgres stores Gatehouse users, opaque access tokens, sessions
+// and their refresh tokens, token revocations and signing keys in
+// PostgreSQL, through a pgx connection pool
 // (github.com/jackc/pgx/v5).
 //
 // It has the same API and behaviour as package sqlite; the conformance
@@ -34,7 +35,7 @@ import (
 )
 
 // DB is an open PostgreSQL connection pool. Its stores ([NewUserStore],
-// [NewTokenStore], [NewRevocations], [NewKeyStore]) share its pool and its
+// [NewTokenStore], [NewSessionStore], [NewRevocations], [NewKeyStore]) share its pool and its
 // clock.
 type DB struct {
 	// Now is the clock behind every timestamp the stores write and every
@@ -123,8 +124,9 @@ func (db *DB) fail(ctx context.Context, op string, err error) error {
 		case pe.Code == "23505": // unique_violation
 			return &gatehouse.Error{Code: gatehouse.CodeConflict, Err: wrapped}
 		case pe.Code == "23503": // foreign_key_violation
-			// Every foreign key points at users and cascades on delete, so
-			// a violation means a row named a user that does not exist.
+			// Every foreign key points at the row a new row belongs to (a
+			// user, a session) and cascades on delete, so a violation means
+			// a row named an owner that does not exist.
 			return &gatehouse.Error{Code: gatehouse.CodeNotFound, Err: wrapped}
 		case strings.HasPrefix(pe.Code, "08"), // connection_exception
 			pe.Code == "53300", // too_many_connections

@@ -71,7 +71,7 @@ func TestMigrateConcurrently(t *testing.T) {
 	t.Parallel()
 	db := postgrestest.New(t)
 	// Start over on the same database, from nothing.
-	if err := db.ExecForTest(t.Context(), `DROP TABLE access_tokens, users, revoked_tokens, signing_keys, schema_migrations`); err != nil {
+	if err := db.ExecForTest(t.Context(), `DROP TABLE refresh_tokens, sessions, access_tokens, users, revoked_tokens, signing_keys, schema_migrations`); err != nil {
 		t.Fatal(err)
 	}
 

@@ -23,7 +23,7 @@ type TokenStore struct {
 // NewTokenStore returns a TokenStore on db.
 func NewTokenStore(db *DB) *TokenStore { return &TokenStore{db: db} }
 
-const tokenColumns = `hash, user_id, created_at, expires_at, last_used_at, user_agent, ip`
+const tokenColumns = `hash, user_id, created_at, expires_at, last_used_at, user_agent, ip, session_id`
 
 // CreateToken implements gatehouse.TokenStore. A zero CreatedAt is set from
 // the DB's clock; a zero LastUsedAt stays zero (never used). A hash that
@@ -40,9 +40,9 @@ func (s *TokenStore) CreateToken(ctx context.Context, t gatehouse.TokenRecord) e
 		return err
 	}
 	defer c.Release()
-	_, err = c.Exec(ctx, `INSERT INTO access_tokens (`+tokenColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+	_, err = c.Exec(ctx, `INSERT INTO access_tokens (`+tokenColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
 		t.Hash, uuid(t.UserID), created, t.ExpiresAt.UTC().Truncate(time.Microsecond), nullTime(t.LastUsedAt),
-		t.UserAgent, t.IP)
+		t.UserAgent, t.IP, nullUUID(t.SessionID))
 	if err != nil {
 		return s.db.fail(ctx, op, err)
 	}
@@ -61,15 +61,19 @@ func (s *TokenStore) FindToken(ctx context.Context, hash string) (*gatehouse.Tok
 	var (
 		t        gatehouse.TokenRecord
 		userID   pgtype.UUID
+		session  pgtype.UUID
 		lastUsed *time.Time
 	)
 	err = c.QueryRow(ctx, `SELECT `+tokenColumns+` FROM access_tokens WHERE hash = $1 AND expires_at > $2`,
 		hash, s.db.now()).
-		Scan(&t.Hash, &userID, &t.CreatedAt, &t.ExpiresAt, &lastUsed, &t.UserAgent, &t.IP)
+		Scan(&t.Hash, &userID, &t.CreatedAt, &t.ExpiresAt, &lastUsed, &t.UserAgent, &t.IP, &session)
 	if err != nil {
 		return nil, s.db.fail(ctx, op, err)
 	}
 	t.UserID = userID.Bytes
+	if session.Valid {
+		t.SessionID = session.Bytes
+	}
 	// pgx gives timestamptz in the local zone; the stores speak UTC.
 	t.CreatedAt, t.ExpiresAt = t.CreatedAt.UTC(), t.ExpiresAt.UTC()
 	if lastUsed != nil {
@@ -162,4 +166,9 @@ func nullTime(t time.Time) *time.Time {
 	}
 	t = t.UTC().Truncate(time.Microsecond)
 	return &t
+}
+
+// nullUUID stores a token's session id; NULL when it has none.
+func nullUUID(id gatehouse.ID) pgtype.UUID {
+	return pgtype.UUID{Bytes: id, Valid: !id.IsZero()}
 }

@@ -1,7 +1,7 @@
-// Package redis keeps Gatehouse's opaque access tokens and token
-// revocations in Redis, through github.com/redis/go-redis/v9: the "Redis
-// strategy" of FastAPI Users, and a revocation list every server instance
-// shares.
+// Package redis keeps Gatehouse's opaque access tokens, sessions with
+// their refresh tokens, and token revocations in Redis, through
+// github.com/redis/go-redis/v9: the "Redis strategy" of FastAPI Users,
+// and sessions and a revocation list every server instance shares.
 //
 // Redis expires keys on its own, so nothing here needs sweeping. Tokens and
 // revocations still carry their expiry in their value, and every read
@@ -12,9 +12,12 @@
 // Keys start with [DB.Prefix] and hold only token hashes and ids, never a
 // token:
 //
-//	<prefix>token:<hash>    hash of the token record (TokenStore)
-//	<prefix>user:<user id>  sorted set of the user's token hashes, scored by expiry
-//	<prefix>revoked:<id>    revocation of a token id (Revocations)
+//	<prefix>token:<hash>        hash of the token record (TokenStore)
+//	<prefix>user:<user id>      sorted set of the user's token hashes, scored by expiry
+//	<prefix>revoked:<id>        revocation of a token id (Revocations)
+//	<prefix>session:{<id>}...   a session and its refresh tokens, under one hash tag (SessionStore)
+//	<prefix>refresh:<hash>      the session id of a refresh token (SessionStore)
+//	<prefix>sessions:<user id>  sorted set of the user's session ids, scored by expiry (SessionStore)
 //
 // The client fails fast: unless the URL says otherwise, connecting times out
 // after 2 s and reading or writing after 1 s, and a failed command is
@@ -55,7 +58,8 @@ const (
 )
 
 // DB is an open Redis client. Its stores ([NewTokenStore],
-// [NewRevocations]) share its connections, its clock and its prefix.
+// [NewSessionStore], [NewRevocations]) share its connections, its clock and
+// its prefix.
 type DB struct {
 	// Now is the clock behind every timestamp the stores write, every
 	// expiry they check and every TTL they set. Open sets it to time.Now

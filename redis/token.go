@@ -42,6 +42,7 @@ const (
 	fieldLastUsed  = "last_used"
 	fieldUserAgent = "ua"
 	fieldIP        = "ip"
+	fieldSession   = "session" // empty when the token has no session
 )
 
 // userSetSlack is how much longer a user's set lives than its
@@ -53,13 +54,14 @@ const userSetSlack = time.Second
 // first. It touches one key only, so it runs on a Cluster too.
 //
 // KEYS[1] token key; ARGV user, created, expires, last_used, ua, ip, TTL in
-// milliseconds. Returns 1 when written, 0 when the key existed.
+// milliseconds, session id ("" for none). Returns 1 when written, 0 when
+// the key existed.
 var createScript = goredis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 1 then
 	return 0
 end
 redis.call('HSET', KEYS[1], 'user', ARGV[1], 'created', ARGV[2], 'expires', ARGV[3],
-	'last_used', ARGV[4], 'ua', ARGV[5], 'ip', ARGV[6])
+	'last_used', ARGV[4], 'ua', ARGV[5], 'ip', ARGV[6], 'session', ARGV[8])
 redis.call('PEXPIRE', KEYS[1], ARGV[7])
 return 1
 `)
@@ -101,7 +103,7 @@ func (s *TokenStore) CreateToken(ctx context.Context, t gatehouse.TokenRecord) e
 	tokenKey, userKey := s.tokenKey(t.Hash), s.userKey(t.UserID)
 	keys := []string{tokenKey}
 	args := []any{t.UserID.String(), micros(created), micros(t.ExpiresAt), optMicros(t.LastUsedAt),
-		t.UserAgent, t.IP, ttl.Milliseconds()}
+		t.UserAgent, t.IP, ttl.Milliseconds(), sessionField(t.SessionID)}
 
 	// Add to the user's set; drop members that have expired; make the set
 	// live at least as long as this token: NX gives a new set its first
@@ -290,6 +292,11 @@ func decodeToken(hash string, m map[string]string) (*gatehouse.TokenRecord, erro
 	if t.UserID, err = gatehouse.ParseID(m[fieldUser]); err != nil {
 		return nil, fmt.Errorf("stored user id: %w", err)
 	}
+	if sid := m[fieldSession]; sid != "" {
+		if t.SessionID, err = gatehouse.ParseID(sid); err != nil {
+			return nil, fmt.Errorf("stored session id: %w", err)
+		}
+	}
 	for _, f := range []struct {
 		name     string
 		to       *time.Time
@@ -324,4 +331,12 @@ func optMicros(t time.Time) string {
 		return ""
 	}
 	return strconv.FormatInt(micros(t), 10)
+}
+
+// sessionField stores a token's session id; "" when it has none.
+func sessionField(id gatehouse.ID) string {
+	if id.IsZero() {
+		return ""
+	}
+	return id.String()
 }

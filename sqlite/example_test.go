@@ -30,7 +30,7 @@ func ExampleOpen() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println("applied:", applied)
+	fmt.Println("first applied:", applied[0])
 	applied, err = db.Migrate(ctx)
 	if err != nil {
 		log.Fatal(err)
@@ -44,7 +44,7 @@ func ExampleOpen() {
 	}
 	fmt.Println("users:", total)
 	// Output:
-	// applied: [0001_users 0002_revoked_tokens 0003_signing_keys 0004_access_tokens]
+	// first applied: 0001_users
 	// then: 0
 	// users: 0
 }

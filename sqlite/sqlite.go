@@ -1,5 +1,6 @@
-// Package sqlite stores Gatehouse users, opaque access tokens, token
-// revocations and signing keys in an SQLite database, through the pure-Go
+// Package sqlite stores Gatehouse users, opaque access tokens, sessions and
+// their refresh tokens, token revocations and signing keys in an SQLite
+// database, through the pure-Go
 // driver modernc.org/sqlite (no cgo).
 //
 // A DB holds two connection pools on one file. Every write goes through a
@@ -42,7 +43,7 @@ import (
 )
 
 // DB is an open SQLite database. Its stores ([NewUserStore],
-// [NewTokenStore], [NewRevocations], [NewKeyStore]) share its connections
+// [NewTokenStore], [NewSessionStore], [NewRevocations], [NewKeyStore]) share its connections
 // and its clock.
 type DB struct {
 	// Now is the clock behind every timestamp the stores write and every
@@ -202,8 +203,9 @@ func (db *DB) fail(ctx context.Context, op string, err error) error {
 		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
 			return &gatehouse.Error{Code: gatehouse.CodeConflict, Err: wrapped}
 		case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
-			// Every foreign key points at users and cascades on delete, so
-			// a violation means a row named a user that does not exist.
+			// Every foreign key points at the row a new row belongs to (a
+			// user, a session) and cascades on delete, so a violation means
+			// a row named an owner that does not exist.
 			return &gatehouse.Error{Code: gatehouse.CodeNotFound, Err: wrapped}
 		}
 		// Primary codes are the low byte of extended ones.

@@ -22,7 +22,7 @@ type TokenStore struct {
 // NewTokenStore returns a TokenStore on db.
 func NewTokenStore(db *DB) *TokenStore { return &TokenStore{db: db} }
 
-const tokenColumns = `hash, user_id, created_at, expires_at, last_used_at, user_agent, ip`
+const tokenColumns = `hash, user_id, created_at, expires_at, last_used_at, user_agent, ip, session_id`
 
 // CreateToken implements gatehouse.TokenStore. A zero CreatedAt is set from
 // the DB's clock; a zero LastUsedAt stays zero (never used). A hash that
@@ -34,9 +34,9 @@ func (s *TokenStore) CreateToken(ctx context.Context, t gatehouse.TokenRecord) e
 		created = s.db.now()
 	}
 	_, err := s.db.write.ExecContext(ctx, `INSERT INTO access_tokens (`+tokenColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 		t.Hash, t.UserID.String(), micros(created), micros(t.ExpiresAt), nullMicros(t.LastUsedAt),
-		t.UserAgent, t.IP)
+		t.UserAgent, t.IP, sessionText(t.SessionID))
 	if err != nil {
 		return s.db.fail(ctx, "create token", err)
 	}
@@ -48,18 +48,23 @@ func (s *TokenStore) CreateToken(ctx context.Context, t gatehouse.TokenRecord) e
 func (s *TokenStore) FindToken(ctx context.Context, hash string) (*gatehouse.TokenRecord, error) {
 	var (
 		t                gatehouse.TokenRecord
-		userID           string
+		userID, session  string
 		created, expires int64
 		lastUsed         sql.NullInt64
 	)
 	err := s.db.read.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM access_tokens
 		WHERE hash = ? AND expires_at > ?`, hash, micros(s.db.now())).
-		Scan(&t.Hash, &userID, &created, &expires, &lastUsed, &t.UserAgent, &t.IP)
+		Scan(&t.Hash, &userID, &created, &expires, &lastUsed, &t.UserAgent, &t.IP, &session)
 	if err != nil {
 		return nil, s.db.fail(ctx, "find token", err)
 	}
 	if t.UserID, err = gatehouse.ParseID(userID); err != nil {
 		return nil, s.db.fail(ctx, "find token", err)
+	}
+	if session != "" {
+		if t.SessionID, err = gatehouse.ParseID(session); err != nil {
+			return nil, s.db.fail(ctx, "find token", err)
+		}
 	}
 	t.CreatedAt, t.ExpiresAt = fromMicros(created), fromMicros(expires)
 	if lastUsed.Valid {
@@ -148,4 +153,12 @@ func nullMicros(t time.Time) sql.NullInt64 {
 		return sql.NullInt64{}
 	}
 	return sql.NullInt64{Int64: micros(t.UTC().Truncate(time.Microsecond)), Valid: true}
+}
+
+// sessionText stores a token's session id; "" when it has none.
+func sessionText(id gatehouse.ID) string {
+	if id.IsZero() {
+		return ""
+	}
+	return id.String()
 }
