@@ -118,20 +118,14 @@ func (a *api) logout(name string) http.HandlerFunc {
 // register answers POST /auth/register. Flags in the body are ignored: a
 // registration is always active, unverified and not a superuser.
 func (a *api) register(w http.ResponseWriter, r *http.Request) {
-	obj, err := a.readObject(w, r)
-	if err == nil {
-		err = obj.shapeErr
-	}
-	if err != nil {
-		a.writeError(w, r, err)
+	d, ok := a.readDecoder(w, r)
+	if !ok {
 		return
 	}
-	d := decoder{obj: obj.fields}
 	email, _ := d.email("email", true)
 	password, _ := d.str("password", true)
 	fields := d.custom(a.Fields, true)
-	if err := d.err(); err != nil {
-		a.writeError(w, r, err)
+	if !a.done(w, r, d) {
 		return
 	}
 	u, err := a.Manager.Register(r.Context(), gatehouse.UserCreate{Email: email, Password: password, Fields: fields})

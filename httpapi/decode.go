@@ -49,6 +49,31 @@ func (a *api) readObject(w http.ResponseWriter, r *http.Request) (object, error)
 	return object{fields: fields}, nil
 }
 
+// readDecoder reads a JSON body for a route without authentication, where
+// every body problem is reported at once. It writes the error itself and
+// returns false when there is one.
+func (a *api) readDecoder(w http.ResponseWriter, r *http.Request) (*decoder, bool) {
+	obj, err := a.readObject(w, r)
+	if err == nil {
+		err = obj.shapeErr
+	}
+	if err != nil {
+		a.writeError(w, r, err)
+		return nil, false
+	}
+	return &decoder{obj: obj.fields}, true
+}
+
+// done reports the decoder's problems, if any, as the answer; it returns
+// false when it wrote one.
+func (a *api) done(w http.ResponseWriter, r *http.Request, d *decoder) bool {
+	if err := d.err(); err != nil {
+		a.writeError(w, r, err)
+		return false
+	}
+	return true
+}
+
 func notAnObject(input any) validationError {
 	return invalid("model_attributes_type",
 		"Input should be a valid dictionary or object to extract fields from", input, "body")

@@ -29,18 +29,12 @@ func (a *api) forgotPassword(w http.ResponseWriter, r *http.Request) {
 // the same work in both cases, so even a full worker pool, which runs the
 // flow before answering, reveals nothing.
 func (a *api) startFlow(w http.ResponseWriter, r *http.Request, flow func(context.Context, string) error) {
-	obj, err := a.readObject(w, r)
-	if err == nil {
-		err = obj.shapeErr
-	}
-	if err != nil {
-		a.writeError(w, r, err)
+	d, ok := a.readDecoder(w, r)
+	if !ok {
 		return
 	}
-	d := decoder{obj: obj.fields}
 	email, _ := d.email("email", true)
-	if err := d.err(); err != nil {
-		a.writeError(w, r, err)
+	if !a.done(w, r, d) {
 		return
 	}
 	// The flow may outlive the request: it keeps the request's values but
@@ -68,18 +62,12 @@ func (a *api) startFlow(w http.ResponseWriter, r *http.Request, flow func(contex
 
 // verify answers POST /auth/verify {"token"}.
 func (a *api) verify(w http.ResponseWriter, r *http.Request) {
-	obj, err := a.readObject(w, r)
-	if err == nil {
-		err = obj.shapeErr
-	}
-	if err != nil {
-		a.writeError(w, r, err)
+	d, ok := a.readDecoder(w, r)
+	if !ok {
 		return
 	}
-	d := decoder{obj: obj.fields}
 	token, _ := d.str("token", true)
-	if err := d.err(); err != nil {
-		a.writeError(w, r, err)
+	if !a.done(w, r, d) {
 		return
 	}
 	u, err := a.Manager.Verify(r.Context(), token)
@@ -95,19 +83,13 @@ func (a *api) verify(w http.ResponseWriter, r *http.Request) {
 
 // resetPassword answers POST /auth/reset-password {"token","password"}.
 func (a *api) resetPassword(w http.ResponseWriter, r *http.Request) {
-	obj, err := a.readObject(w, r)
-	if err == nil {
-		err = obj.shapeErr
-	}
-	if err != nil {
-		a.writeError(w, r, err)
+	d, ok := a.readDecoder(w, r)
+	if !ok {
 		return
 	}
-	d := decoder{obj: obj.fields}
 	token, _ := d.str("token", true)
 	password, _ := d.str("password", true)
-	if err := d.err(); err != nil {
-		a.writeError(w, r, err)
+	if !a.done(w, r, d) {
 		return
 	}
 	u, err := a.Manager.ResetPassword(r.Context(), token, password)

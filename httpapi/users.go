@@ -140,8 +140,7 @@ func (a *api) update(w http.ResponseWriter, r *http.Request, auth *gatehouse.Aut
 		}
 	}
 	c.Fields = d.custom(a.Fields, false)
-	if err := d.err(); err != nil {
-		a.writeError(w, r, err)
+	if !a.done(w, r, &d) {
 		return
 	}
 	updated, err := a.Manager.Update(r.Context(), u, c, safe)
