@@ -2,12 +2,7 @@ package postgres_test
 
 import (
 	"context"
-	"errors"
 	"os"
-	"path/filepath"
-	"slices"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,93 +12,74 @@ import (
 	"github.com/gatehouse/gatehouse/postgres/postgrestest"
 )
 
+// openDB is a new database for the SQL suites, its clock now.
+func openDB(t *testing.T, now func() time.Time) gatehousetest.SQLDB {
+	db := postgrestest.New(t)
+	db.Now = now
+	tokens, sessions := postgres.NewTokenStore(db), postgres.NewSessionStore(db)
+	return gatehousetest.SQLDB{
+		Users: postgres.NewUserStore(db), Tokens: tokens, Sessions: sessions,
+		Revocations: postgres.NewRevocations(db), Keys: postgres.NewKeyStore(db),
+		SweepTokens: tokens.Sweep, SweepSessions: sessions.Sweep, Ping: db.Ping, Close: db.Close,
+	}
+}
+
 func TestUserStore(t *testing.T) {
 	t.Parallel()
 	gatehousetest.TestUserStore(t, func(t *testing.T, now func() time.Time) gatehouse.UserStore {
-		db := postgrestest.New(t)
-		db.Now = now
-		return postgres.NewUserStore(db)
+		return openDB(t, now).Users
 	})
+}
+
+func TestTokenStore(t *testing.T) {
+	t.Parallel()
+	gatehousetest.TestSQLTokenStore(t, openDB)
+}
+
+func TestSessionStore(t *testing.T) {
+	t.Parallel()
+	gatehousetest.TestSQLSessionStore(t, openDB)
 }
 
 func TestRevocations(t *testing.T) {
 	t.Parallel()
 	gatehousetest.TestRevocations(t, func(t *testing.T, now func() time.Time) gatehouse.Revocations {
-		db := postgrestest.New(t)
-		db.Now = now
-		return postgres.NewRevocations(db)
+		return openDB(t, now).Revocations
 	})
 }
 
 func TestKeyStore(t *testing.T) {
 	t.Parallel()
 	gatehousetest.TestKeyStore(t, func(t *testing.T) gatehouse.KeyStore {
-		return postgres.NewKeyStore(postgrestest.New(t))
+		return openDB(t, time.Now).Keys
 	})
 }
 
-func migrationNames(t *testing.T) []string {
-	t.Helper()
-	files, err := filepath.Glob(filepath.Join("migrations", "*.sql"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no migrations (%v)", err)
+// emptyDB makes a database with nothing in it, not even the migrations
+// table, and returns how a server opens it, with a pool of its own.
+func emptyDB(t *testing.T) func(context.Context) (gatehousetest.Migrator, error) {
+	db := postgrestest.New(t)
+	// Start over on the same database, from nothing.
+	if err := db.ExecForTest(t.Context(), `DROP TABLE refresh_tokens, sessions, access_tokens, users, revoked_tokens, signing_keys, schema_migrations`); err != nil {
+		t.Fatal(err)
 	}
-	var names []string
-	for _, f := range files {
-		names = append(names, strings.TrimSuffix(filepath.Base(f), ".sql"))
+	connString := db.ConnStringForTest()
+	return func(ctx context.Context) (gatehousetest.Migrator, error) {
+		server, err := postgres.Open(ctx, connString)
+		return server, err
 	}
-	return names
 }
 
 func TestMigrate(t *testing.T) {
 	t.Parallel()
-	// postgrestest.New has migrated already.
-	db := postgrestest.New(t)
-	applied, err := db.Migrate(t.Context())
-	if err != nil || len(applied) != 0 {
-		t.Errorf("second Migrate = %q, %v; want nothing applied", applied, err)
-	}
+	gatehousetest.TestSQLMigrate(t, "migrations", emptyDB(t))
 }
 
 // Servers that start together and migrate one database at once apply each
 // migration once: the advisory lock makes them take turns.
 func TestMigrateConcurrently(t *testing.T) {
 	t.Parallel()
-	db := postgrestest.New(t)
-	// Start over on the same database, from nothing.
-	if err := db.ExecForTest(t.Context(), `DROP TABLE refresh_tokens, sessions, access_tokens, users, revoked_tokens, signing_keys, schema_migrations`); err != nil {
-		t.Fatal(err)
-	}
-
-	const n = 4
-	var (
-		mu  sync.Mutex
-		all []string
-		wg  sync.WaitGroup
-	)
-	for range n {
-		wg.Go(func() {
-			// A pool of its own, as another server would have.
-			server, err := postgres.Open(t.Context(), db.ConnStringForTest())
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			defer server.Close()
-			applied, err := server.Migrate(t.Context())
-			if err != nil {
-				t.Errorf("Migrate: %v", err)
-			}
-			mu.Lock()
-			all = append(all, applied...)
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
-	slices.Sort(all)
-	if want := migrationNames(t); !slices.Equal(all, want) {
-		t.Errorf("concurrent Migrate calls applied %q in all, want each of %q once", all, want)
-	}
+	gatehousetest.TestSQLMigrateConcurrently(t, "migrations", emptyDB(t))
 }
 
 func TestUnavailable(t *testing.T) {
@@ -119,20 +95,5 @@ func TestUnavailable(t *testing.T) {
 		t.Errorf("Open of an unreachable server: %v, want %q", err, gatehouse.CodeUnavailable)
 	}
 
-	db := postgrestest.New(t)
-	users := postgres.NewUserStore(db)
-	cctx, cancel := context.WithCancel(t.Context())
-	cancel()
-	_, err = users.FindUserByID(cctx, gatehouse.NewID())
-	if gatehouse.ErrorCode(err) != gatehouse.CodeUnavailable || !errors.Is(err, context.Canceled) {
-		t.Errorf("FindUserByID with a cancelled context: %v, want %q wrapping context.Canceled", err, gatehouse.CodeUnavailable)
-	}
-	db.Close()
-	if err := db.Ping(t.Context()); gatehouse.ErrorCode(err) != gatehouse.CodeUnavailable {
-		t.Errorf("Ping on a closed DB: %v, want %q", err, gatehouse.CodeUnavailable)
-	}
-	err = users.CreateUser(t.Context(), &gatehouse.User{Email: "x@example.com"})
-	if gatehouse.ErrorCode(err) != gatehouse.CodeUnavailable {
-		t.Errorf("CreateUser on a closed DB: %v, want %q", err, gatehouse.CodeUnavailable)
-	}
+	gatehousetest.TestSQLUnavailable(t, openDB)
 }

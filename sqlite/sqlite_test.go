@@ -2,11 +2,9 @@ package sqlite_test
 
 import (
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -16,64 +14,84 @@ import (
 	"github.com/gatehouse/gatehouse/sqlite/sqlitetest"
 )
 
+// openDB is a new database for the SQL suites, its clock now.
+func openDB(t *testing.T, now func() time.Time) gatehousetest.SQLDB {
+	db := sqlitetest.New(t)
+	db.Now = now
+	return sqlDB(db)
+}
+
+func sqlDB(db *sqlite.DB) gatehousetest.SQLDB {
+	tokens, sessions := sqlite.NewTokenStore(db), sqlite.NewSessionStore(db)
+	return gatehousetest.SQLDB{
+		Users: sqlite.NewUserStore(db), Tokens: tokens, Sessions: sessions,
+		Revocations: sqlite.NewRevocations(db), Keys: sqlite.NewKeyStore(db),
+		SweepTokens: tokens.Sweep, SweepSessions: sessions.Sweep, Ping: db.Ping, Close: db.Close,
+	}
+}
+
 func TestUserStore(t *testing.T) {
 	t.Parallel()
 	gatehousetest.TestUserStore(t, func(t *testing.T, now func() time.Time) gatehouse.UserStore {
-		db := sqlitetest.New(t)
-		db.Now = now
-		return sqlite.NewUserStore(db)
+		return openDB(t, now).Users
 	})
+}
+
+func TestTokenStore(t *testing.T) {
+	t.Parallel()
+	gatehousetest.TestSQLTokenStore(t, openDB)
+}
+
+// The foreign keys only hold when the writer connection has foreign_keys
+// on, and ":memory:" has a connection set up of its own: the token suite
+// runs on it too.
+func TestTokenStoreMemory(t *testing.T) {
+	t.Parallel()
+	gatehousetest.TestSQLTokenStore(t, func(t *testing.T, now func() time.Time) gatehousetest.SQLDB {
+		db, err := sqlite.Open(":memory:")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		if _, err := db.Migrate(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		db.Now = now
+		return sqlDB(db)
+	})
+}
+
+func TestSessionStore(t *testing.T) {
+	t.Parallel()
+	gatehousetest.TestSQLSessionStore(t, openDB)
 }
 
 func TestRevocations(t *testing.T) {
 	t.Parallel()
 	gatehousetest.TestRevocations(t, func(t *testing.T, now func() time.Time) gatehouse.Revocations {
-		db := sqlitetest.New(t)
-		db.Now = now
-		return sqlite.NewRevocations(db)
+		return openDB(t, now).Revocations
 	})
 }
 
 func TestKeyStore(t *testing.T) {
 	t.Parallel()
 	gatehousetest.TestKeyStore(t, func(t *testing.T) gatehouse.KeyStore {
-		return sqlite.NewKeyStore(sqlitetest.New(t))
+		return openDB(t, time.Now).Keys
 	})
 }
 
-// migrationNames lists the migration files of an engine's source directory.
-func migrationNames(t *testing.T, dir string) []string {
-	t.Helper()
-	files, err := filepath.Glob(filepath.Join(dir, "*.sql"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no migrations in %s (%v)", dir, err)
+// emptyDB makes an empty database file and returns how a process opens it.
+func emptyDB(t *testing.T) func(context.Context) (gatehousetest.Migrator, error) {
+	path := filepath.Join(t.TempDir(), "m.db")
+	return func(context.Context) (gatehousetest.Migrator, error) {
+		db, err := sqlite.Open(path)
+		return db, err
 	}
-	var names []string
-	for _, f := range files {
-		names = append(names, strings.TrimSuffix(filepath.Base(f), ".sql"))
-	}
-	return names
 }
 
 func TestMigrate(t *testing.T) {
 	t.Parallel()
-	ctx := t.Context()
-	db, err := sqlite.Open(filepath.Join(t.TempDir(), "m.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	applied, err := db.Migrate(ctx)
-	if err != nil {
-		t.Fatalf("first Migrate: %v", err)
-	}
-	if want := migrationNames(t, "migrations"); !slices.Equal(applied, want) {
-		t.Errorf("first Migrate applied %q, want %q", applied, want)
-	}
-	applied, err = db.Migrate(ctx)
-	if err != nil || len(applied) != 0 {
-		t.Errorf("second Migrate = %q, %v; want nothing applied", applied, err)
-	}
+	gatehousetest.TestSQLMigrate(t, "migrations", emptyDB(t))
 }
 
 // Both engines share one migration history, so a database can be moved
@@ -81,7 +99,17 @@ func TestMigrate(t *testing.T) {
 // everywhere.
 func TestMigrationsMatchPostgres(t *testing.T) {
 	t.Parallel()
-	lite, pg := migrationNames(t, "migrations"), migrationNames(t, filepath.Join("..", "postgres", "migrations"))
+	lite, _ := filepath.Glob(filepath.Join("migrations", "*.sql"))
+	pg, _ := filepath.Glob(filepath.Join("..", "postgres", "migrations", "*.sql"))
+	if len(lite) == 0 {
+		t.Fatal("no sqlite migrations")
+	}
+	for i, f := range lite {
+		lite[i] = filepath.Base(f)
+	}
+	for i, f := range pg {
+		pg[i] = filepath.Base(f)
+	}
 	if !slices.Equal(lite, pg) {
 		t.Errorf("sqlite migrations %q, postgres migrations %q; want the same names", lite, pg)
 	}
@@ -91,39 +119,7 @@ func TestMigrationsMatchPostgres(t *testing.T) {
 // once.
 func TestMigrateConcurrently(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "m.db")
-	const n = 4
-	results := make(chan []string, n)
-	errs := make(chan error, n)
-	for range n {
-		go func() {
-			db, err := sqlite.Open(path)
-			if err != nil {
-				errs <- err
-				return
-			}
-			defer db.Close()
-			applied, err := db.Migrate(t.Context())
-			if err != nil {
-				errs <- err
-				return
-			}
-			results <- applied
-		}()
-	}
-	var all []string
-	for range n {
-		select {
-		case err := <-errs:
-			t.Fatal(err)
-		case applied := <-results:
-			all = append(all, applied...)
-		}
-	}
-	slices.Sort(all)
-	if want := migrationNames(t, "migrations"); !slices.Equal(all, want) {
-		t.Errorf("concurrent Migrate calls applied %q in all, want each of %q once", all, want)
-	}
+	gatehousetest.TestSQLMigrateConcurrently(t, "migrations", emptyDB(t))
 }
 
 func TestOpenPaths(t *testing.T) {
@@ -176,27 +172,9 @@ func TestMemory(t *testing.T) {
 	}
 }
 
-// A store that cannot answer in time fails with CodeUnavailable, which the
-// server turns into a 503, not a 500.
 func TestUnavailable(t *testing.T) {
 	t.Parallel()
-	db := sqlitetest.New(t)
-	ctx, cancel := context.WithCancel(t.Context())
-	cancel()
-	_, err := sqlite.NewUserStore(db).FindUserByID(ctx, gatehouse.NewID())
-	if gatehouse.ErrorCode(err) != gatehouse.CodeUnavailable || !errors.Is(err, context.Canceled) {
-		t.Errorf("FindUserByID with a cancelled context: %v, want %q wrapping context.Canceled", err, gatehouse.CodeUnavailable)
-	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	err = sqlite.NewUserStore(db).CreateUser(t.Context(), &gatehouse.User{Email: "x@example.com"})
-	if gatehouse.ErrorCode(err) != gatehouse.CodeUnavailable {
-		t.Errorf("CreateUser on a closed DB: %v, want %q", err, gatehouse.CodeUnavailable)
-	}
-	if err := db.Ping(t.Context()); gatehouse.ErrorCode(err) != gatehouse.CodeUnavailable {
-		t.Errorf("Ping on a closed DB: %v, want %q", err, gatehouse.CodeUnavailable)
-	}
+	gatehousetest.TestSQLUnavailable(t, openDB)
 }
 
 func TestAddSigningKeyDefaultsCreatedAt(t *testing.T) {
