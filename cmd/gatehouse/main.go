@@ -3,6 +3,9 @@
 //	gatehouse serve                 migrate the database, then serve the HTTP API
 //	gatehouse migrate               apply pending migrations
 //	gatehouse users create --email  create a user (password on standard input)
+//	gatehouse keys list             list the signing keys (EdDSA, ES256, RS256)
+//	gatehouse keys rotate           add a signing key; running servers pick it up
+//	gatehouse keys retire KID       stop signing with a key; it verifies until its tokens expired
 //
 // Run 'gatehouse --help' for every setting. With no configuration, serve
 // keeps its data in gatehouse.db (SQLite) in the working directory.

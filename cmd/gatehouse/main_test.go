@@ -129,6 +129,11 @@ func TestExitStatus(t *testing.T) {
 		{[]string{"bogus"}, 2, `gatehouse: unknown command "bogus"`},
 		{[]string{"serve", "--bogus"}, 2, "bogus"},
 		{[]string{"serve", "--access-token-ttl", "soon"}, 1, "--access-token-ttl"},
+		{[]string{"serve", "--refresh-idle-ttl", "-1h"}, 1, "--refresh-idle-ttl"},
+		{[]string{"serve", "--refresh-idle-ttl", "2000h", "--refresh-absolute-ttl", "1000h"}, 1, "--refresh-absolute-ttl"},
+		{[]string{"keys"}, 2, "list, rotate, retire"},
+		{[]string{"keys", "retire"}, 2, "missing KID"},
+		{[]string{"keys", "rotate"}, 1, "HS256 keys are the secret; rotate GATEHOUSE_SECRET instead"},
 	} {
 		cmd := command(t, c.args...)
 		out, err := cmd.CombinedOutput()

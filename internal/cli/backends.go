@@ -16,8 +16,9 @@ type backendSpec struct {
 func (b backendSpec) String() string { return b.Name + "=" + b.Transport + "+" + b.Strategy }
 
 // The transports and strategies this server can build. Transports: bearer
-// (the Authorization header, login answered as JSON) and cookie (one cookie
-// shared by every cookie backend, configured by the --cookie-* settings).
+// (the Authorization header, login answered as JSON) and cookie (the access
+// cookie configured by the --cookie-* settings, the same for every cookie
+// backend, and a refresh cookie scoped to the backend's /auth/NAME/ routes).
 // Strategies: jwt (signed access tokens), database (opaque tokens in the SQL
 // database) and redis (opaque tokens in Redis; needs --redis-url).
 var (

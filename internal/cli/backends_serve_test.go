@@ -64,18 +64,35 @@ func loginBearer(t *testing.T, base, name, email, pw string) string {
 }
 
 // loginCookie logs in at a cookie backend as a same-origin browser page
-// would, and returns the cookie the server set.
+// would, and returns the access cookie the server set.
 func loginCookie(t *testing.T, base, name, email, pw string) *http.Cookie {
+	t.Helper()
+	access, _ := loginCookies(t, base, name, email, pw)
+	return access
+}
+
+// loginCookies logs in at a cookie backend as a same-origin browser page
+// would, and returns the access cookie and the refresh cookie (nil when
+// sessions are off) the server set.
+func loginCookies(t *testing.T, base, name, email, pw string) (access, refresh *http.Cookie) {
 	t.Helper()
 	resp, b := loginForm(t, base, name, email, pw, http.Header{"Sec-Fetch-Site": {"same-origin"}})
 	if resp.StatusCode != http.StatusNoContent || len(b) != 0 {
 		t.Fatalf("login at %s: %d %s, want 204 and no body", name, resp.StatusCode, b)
 	}
-	cookies := resp.Cookies()
-	if len(cookies) != 1 || cookies[0].Value == "" {
-		t.Fatalf("login at %s: Set-Cookie %q, want one cookie with the token", name, resp.Header["Set-Cookie"])
+	bad := false
+	for _, c := range resp.Cookies() {
+		p := &access
+		if strings.HasSuffix(c.Name, "_refresh") {
+			p = &refresh
+		}
+		bad = bad || *p != nil || c.Value == ""
+		*p = c
 	}
-	return cookies[0]
+	if bad || access == nil {
+		t.Fatalf("login at %s: Set-Cookie %q, want one access cookie with the token (and a refresh cookie)", name, resp.Header["Set-Cookie"])
+	}
+	return access, refresh
 }
 
 // cookieHeader is the Cookie request header that carries c. It is sent by

@@ -16,6 +16,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/gatehouse/gatehouse/password"
 )
@@ -36,6 +37,20 @@ type options struct {
 	// HashParams, when not zero, replaces the password hashing parameters
 	// (tests use cheap ones).
 	HashParams password.Params
+	// Now, when set, is the clock of the signing keys: when 'keys' commands
+	// create and retire them, and when a server drops retired ones.
+	Now func() time.Time
+	// KeyReloader, when set, is given the function that makes a serving
+	// server reload its signing keys at once, as it otherwise does every
+	// 30 seconds.
+	KeyReloader func(reload func(context.Context) error)
+}
+
+func (o options) now() time.Time {
+	if o.Now != nil {
+		return o.Now()
+	}
+	return time.Now()
 }
 
 // UsageError is an error in how the command was called: an unknown command
@@ -65,6 +80,7 @@ func ExitCode(err error) int {
 // A command is one subcommand.
 type command struct {
 	name     string // as typed, e.g. "users create"
+	args     string // its positional arguments, as help shows them, e.g. "KID"
 	summary  string
 	settings []string
 	// flags defines the command's own flags and returns what runs it.
@@ -80,6 +96,7 @@ func noFlags(run runFunc) func(*flag.FlagSet) runFunc {
 
 // cmdIO is what a command talks to.
 type cmdIO struct {
+	args           []string // the positional arguments, as many as command.args names
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	opts           options
@@ -112,7 +129,30 @@ var commands = []*command{
 		settings: []string{"database-url", "password-min-length"},
 		flags:    usersCreateFlags,
 	},
+	{
+		name:     "keys list",
+		summary:  "list the signing keys, newest first: kid, algorithm, created, state",
+		settings: keysSettings,
+		flags:    keysListFlags,
+	},
+	{
+		name:     "keys rotate",
+		summary:  "add a signing key, which servers sign with from their next key reload (within 30 s); prints its kid",
+		settings: keysSettings,
+		flags:    keysRotateFlags,
+	},
+	{
+		name: "keys retire",
+		args: "KID",
+		summary: "stop signing with a key; it still verifies tokens until the access-token lifetime " +
+			"(plus a minute) has passed, then servers drop it",
+		settings: keysSettings,
+		flags:    keysRetireFlags,
+	},
 }
+
+// groups are the first words of commands that have subcommands.
+var groups = []string{"users", "keys"}
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, opts options) error {
 	if opts.Getenv == nil {
@@ -135,12 +175,15 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 	}
 	if cmd == nil {
-		if args[0] == "users" {
-			usersHelp(stderr)
+		if slices.Contains(groups, args[0]) {
+			subs := groupHelp(stderr, args[0])
 			if len(args) > 1 && isHelp(args[1]) {
 				return nil
 			}
-			return usageErrorf("users: want a subcommand: create")
+			if len(args) > 1 {
+				return usageErrorf("%s: unknown subcommand %q; want one of: %s", args[0], args[1], strings.Join(subs, ", "))
+			}
+			return usageErrorf("%s: want a subcommand: %s", args[0], strings.Join(subs, ", "))
 		}
 		return usageErrorf("unknown command %q; run 'gatehouse --help'", args[0])
 	}
@@ -151,21 +194,39 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.Usage = func() {}
 	resolve := settingFlags(fs, cmd.settings)
 	exec := cmd.flags(fs)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			commandHelp(stderr, cmd, fs)
-			return nil
+	// Flags may come before and after positional arguments: parse up to
+	// the next positional argument, take it, and go on after it.
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				commandHelp(stderr, cmd, fs)
+				return nil
+			}
+			return usageErrorf("%s: %v (see 'gatehouse %s --help')", cmd.name, err, cmd.name)
 		}
-		return usageErrorf("%s: %v (see 'gatehouse %s --help')", cmd.name, err, cmd.name)
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		if len(rest) < len(args) && args[len(args)-len(rest)-1] == "--" {
+			positional = append(positional, rest...) // after "--", no more flags
+			break
+		}
+		positional, args = append(positional, rest[0]), rest[1:]
 	}
-	if fs.NArg() > 0 {
-		return usageErrorf("%s: unexpected argument %q (see 'gatehouse %s --help')", cmd.name, fs.Arg(0), cmd.name)
+	want := strings.Fields(cmd.args)
+	switch {
+	case len(positional) > len(want):
+		return usageErrorf("%s: unexpected argument %q (see 'gatehouse %s --help')", cmd.name, positional[len(want)], cmd.name)
+	case len(positional) < len(want):
+		return usageErrorf("%s: missing %s (see 'gatehouse %s --help')", cmd.name, want[len(positional)], cmd.name)
 	}
 	c, err := resolve(opts.Getenv)
 	if err != nil {
 		return err
 	}
-	return exec(ctx, c, cmdIO{stdin: stdin, stdout: stdout, stderr: stderr, opts: opts})
+	return exec(ctx, c, cmdIO{args: positional, stdin: stdin, stdout: stdout, stderr: stderr, opts: opts})
 }
 
 func isHelp(arg string) bool {
@@ -184,7 +245,7 @@ Gatehouse is an authentication server with the HTTP API of FastAPI Users.
 Commands:
 `)
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-14s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-16s %s\n", strings.TrimSpace(c.name+" "+c.args), c.summary)
 	}
 	fmt.Fprint(w, `
 Run 'gatehouse <command> --help' for the flags a command takes.
@@ -193,21 +254,35 @@ Settings (flags go after the command; every flag can instead be set by its
 environment variable, and the flag wins):
 `)
 	printSettings(w, allSettings)
-	fmt.Fprint(w, "\nFlags of 'users create' (no environment variables):\n")
-	printOwnFlags(w, usersCreateFlagSet())
-}
-
-func usersHelp(w io.Writer) {
-	fmt.Fprint(w, "Usage: gatehouse users <command> [flags]\n\nCommands:\n")
 	for _, c := range commands {
-		if sub, ok := strings.CutPrefix(c.name, "users "); ok {
-			fmt.Fprintf(w, "  %-8s %s\n", sub, c.summary)
+		fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
+		c.flags(fs)
+		if len(ownFlags(fs, allSettings)) > 0 {
+			fmt.Fprintf(w, "\nFlags of '%s' (no environment variables):\n", c.name)
+			printOwnFlags(w, fs)
 		}
 	}
 }
 
+// groupHelp lists the subcommands of group and returns their names.
+func groupHelp(w io.Writer, group string) []string {
+	fmt.Fprintf(w, "Usage: gatehouse %s <command> [flags]\n\nCommands:\n", group)
+	var subs []string
+	for _, c := range commands {
+		if sub, ok := strings.CutPrefix(c.name, group+" "); ok {
+			fmt.Fprintf(w, "  %-12s %s\n", strings.TrimSpace(sub+" "+c.args), c.summary)
+			subs = append(subs, sub)
+		}
+	}
+	return subs
+}
+
 func commandHelp(w io.Writer, cmd *command, fs *flag.FlagSet) {
-	fmt.Fprintf(w, "Usage: gatehouse %s [flags]\n\n%s.\n", cmd.name, strings.ToUpper(cmd.summary[:1])+cmd.summary[1:])
+	usage := cmd.name + " [flags]"
+	if cmd.args != "" {
+		usage += " " + cmd.args
+	}
+	fmt.Fprintf(w, "Usage: gatehouse %s\n\n%s.\n", usage, strings.ToUpper(cmd.summary[:1])+cmd.summary[1:])
 	if own := ownFlags(fs, cmd.settings); len(own) > 0 {
 		fmt.Fprint(w, "\nFlags:\n")
 		printOwnFlags(w, fs)

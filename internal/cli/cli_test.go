@@ -96,10 +96,16 @@ func (s *server) Stop(t *testing.T) error {
 // waits until it listens.
 func startServer(t *testing.T, e env, args ...string) *server {
 	t.Helper()
+	return startServerWith(t, opts(e), args...)
+}
+
+// startServerWith is startServer with the given options.
+func startServerWith(t *testing.T, o cli.Options, args ...string) *server {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &server{Log: newLogBuffer(), cancel: cancel, done: make(chan error, 1)}
 	args = append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)
-	go func() { s.done <- cli.RunWith(ctx, args, nil, io.Discard, s.Log, opts(e)) }()
+	go func() { s.done <- cli.RunWith(ctx, args, nil, io.Discard, s.Log, o) }()
 	t.Cleanup(func() {
 		if err := s.Stop(t); err != nil {
 			t.Errorf("serve: %v\nlog:\n%s", err, s.Log)
@@ -355,6 +361,10 @@ func TestHelp(t *testing.T) {
 		{"--user-fields", "GATEHOUSE_USER_FIELDS"},
 		{"--log-level", "GATEHOUSE_LOG_LEVEL"},
 		{"--log-format", "GATEHOUSE_LOG_FORMAT"},
+		{"--refresh-idle-ttl", "GATEHOUSE_REFRESH_IDLE_TTL"},
+		{"--refresh-absolute-ttl", "GATEHOUSE_REFRESH_ABSOLUTE_TTL"},
+		{"--refresh-grace", "GATEHOUSE_REFRESH_GRACE"},
+		{"--keep-sessions-on-password-change", "GATEHOUSE_KEEP_SESSIONS_ON_PASSWORD_CHANGE"},
 	}
 	for _, args := range [][]string{{"--help"}, {"-h"}, {"serve", "--help"}, {"serve", "-h"}} {
 		var stdout, stderr bytes.Buffer
@@ -370,7 +380,8 @@ func TestHelp(t *testing.T) {
 				t.Errorf("%v: help lacks %s", args, s.env)
 			}
 		}
-		for _, def := range []string{"127.0.0.1:8000", "sqlite://gatehouse.db", "jwt=bearer+jwt,cookie=cookie+jwt", "HS256", "15m", "info", "gatehouse_auth", "lax", "gatehouse:"} {
+		for _, def := range []string{"127.0.0.1:8000", "sqlite://gatehouse.db", "jwt=bearer+jwt,cookie=cookie+jwt", "HS256", "15m", "info", "gatehouse_auth", "lax", "gatehouse:",
+			"336h", "2160h", "10s"} {
 			if !strings.Contains(help, def) {
 				t.Errorf("%v: help lacks the default %s", args, def)
 			}
@@ -385,6 +396,11 @@ func TestHelp(t *testing.T) {
 		{[]string{"migrate", "--help"}, []string{"--database-url", "GATEHOUSE_DATABASE_URL"}},
 		{[]string{"users", "create", "--help"}, []string{"--email", "--superuser", "--verified", "--inactive", "--database-url", "GATEHOUSE_DATABASE_URL", "--password-min-length", "GATEHOUSE_PASSWORD_MIN_LENGTH"}},
 		{[]string{"users", "--help"}, []string{"create"}},
+		{[]string{"--help"}, []string{"keys list", "keys rotate", "keys retire KID", "--json", "--algorithm", "--force"}},
+		{[]string{"keys", "--help"}, []string{"list", "rotate", "retire KID"}},
+		{[]string{"keys", "retire", "--help"}, []string{"keys retire [flags] KID", "--force", "--database-url", "GATEHOUSE_SECRET", "GATEHOUSE_JWT_ALGORITHM", "--access-token-ttl"}},
+		{[]string{"keys", "rotate", "-h"}, []string{"--algorithm", "EdDSA, ES256 or RS256", "--database-url", "--secret"}},
+		{[]string{"keys", "list", "--help"}, []string{"--json", "--database-url"}},
 	} {
 		var stderr bytes.Buffer
 		if err := cli.RunWith(context.Background(), c.args, nil, io.Discard, &stderr, opts(env{})); err != nil {
@@ -409,6 +425,20 @@ func TestUsageErrors(t *testing.T) {
 		{"users", "delete"},
 		{"users", "create"}, // no --email
 		{"migrate", "--access-token-ttl", "1m"},
+		{"keys"},
+		{"keys", "delete"},
+		{"keys", "list", "extra"},
+		{"keys", "list", "--no-such-flag"},
+		{"keys", "rotate", "--algorithm", "PS256"},
+		{"keys", "rotate", "--algorithm", "HS256"},
+		{"keys", "rotate", "KID"},
+		{"keys", "retire"},
+		{"keys", "retire", "--force"},
+		{"keys", "retire", "a", "b"},
+		{"keys", "retire", "a", "--force", "b"},
+		{"keys", "retire", "--", "a", "--force"},
+		{"keys", "retire", "a", "--bogus"},
+		{"keys", "list", "--password-min-length", "9"},
 	} {
 		err := cli.RunWith(context.Background(), args, strings.NewReader(""), io.Discard, io.Discard, opts(env{}))
 		if code := cli.ExitCode(err); code != 2 {

@@ -24,19 +24,27 @@ import (
 // config is the server's configuration after flags, environment and
 // defaults were resolved and checked.
 type config struct {
-	Addr                string
-	DB                  dbURL
-	RedisURL            string // "" when not configured
-	RedisPrefix         string
-	Secret              string // "" when not configured
-	Backends            []backendSpec
-	JWTAlgorithm        string
-	JWTIssuer           string
-	AccessTokenTTL      time.Duration
+	Addr           string
+	DB             dbURL
+	RedisURL       string // "" when not configured
+	RedisPrefix    string
+	Secret         string // "" when not configured
+	Backends       []backendSpec
+	JWTAlgorithm   string
+	JWTIssuer      string
+	AccessTokenTTL time.Duration
+
+	// Sessions: refresh tokens are on when both lifetimes are positive.
+	RefreshIdleTTL               time.Duration
+	RefreshAbsoluteTTL           time.Duration
+	RefreshGrace                 time.Duration
+	KeepSessionsOnPasswordChange bool
+
 	RequireVerification bool
 	PasswordMinLength   int
 	// Cookie is what every cookie backend shares, checked by cookie.New
-	// when the settings are read.
+	// when the settings are read; each backend scopes its refresh cookie
+	// to its own routes (newTransport).
 	Cookie         cookie.Config
 	cookieMaxAge   *time.Duration // nil: the access token lifetime
 	TrustedOrigins []string
@@ -176,6 +184,41 @@ var settings = []*setting{
 		usage: "access token lifetime (Go duration)",
 		parse: func(c *config, v string) (err error) {
 			c.AccessTokenTTL, err = parsePositiveDuration(v)
+			return err
+		},
+	},
+	{
+		flag: "refresh-idle-ttl", env: "GATEHOUSE_REFRESH_IDLE_TTL", def: "336h", arg: "DURATION",
+		usage: "a refresh token unused this long expires, and its session with it (Go duration); " +
+			"0 turns refresh tokens and sessions off",
+		parse: func(c *config, v string) (err error) {
+			c.RefreshIdleTTL, err = parseNonNegativeDuration(v)
+			return err
+		},
+	},
+	{
+		flag: "refresh-absolute-ttl", env: "GATEHOUSE_REFRESH_ABSOLUTE_TTL", def: "2160h", arg: "DURATION",
+		usage: "a session ends this long after its login, however often it is refreshed (Go duration); " +
+			"0 turns refresh tokens and sessions off",
+		parse: func(c *config, v string) (err error) {
+			c.RefreshAbsoluteTTL, err = parseNonNegativeDuration(v)
+			return err
+		},
+	},
+	{
+		flag: "refresh-grace", env: "GATEHOUSE_REFRESH_GRACE", def: "10s", arg: "DURATION",
+		usage: "how long a refresh token already traded may be presented again and get the same successor " +
+			"(two tabs refreshing at once); 0: any second use ends the session",
+		parse: func(c *config, v string) (err error) {
+			c.RefreshGrace, err = parseNonNegativeDuration(v)
+			return err
+		},
+	},
+	{
+		flag: "keep-sessions-on-password-change", env: "GATEHOUSE_KEEP_SESSIONS_ON_PASSWORD_CHANGE", def: "false",
+		usage: "keep a user's other sessions alive when their password changes or is reset (by default they end)",
+		parse: func(c *config, v string) (err error) {
+			c.KeepSessionsOnPasswordChange, err = strconv.ParseBool(v)
 			return err
 		},
 	},
@@ -461,6 +504,17 @@ var settings = []*setting{
 	},
 }
 
+func parseNonNegativeDuration(v string) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, err
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("must not be negative, got %s", v)
+	}
+	return d, nil
+}
+
 func parsePositiveDuration(v string) (time.Duration, error) {
 	d, err := time.ParseDuration(v)
 	if err != nil {
@@ -622,6 +676,17 @@ var crossChecks = []struct {
 		},
 	},
 	{
+		needs: []string{"refresh-idle-ttl", "refresh-absolute-ttl"},
+		check: func(c *config, _ map[string]bool) error {
+			if c.sessionsOn() && c.RefreshIdleTTL > c.RefreshAbsoluteTTL {
+				return fmt.Errorf("%s (%s) is longer than %s (%s): a session cannot stay idle longer than it may live at all; "+
+					"shorten the first or lengthen the second (0 in either turns refresh tokens off)",
+					describeSettings("refresh-idle-ttl"), c.RefreshIdleTTL, describeSettings("refresh-absolute-ttl"), c.RefreshAbsoluteTTL)
+			}
+			return nil
+		},
+	},
+	{
 		needs: []string{"smtp-url", "mail-dir"},
 		check: func(c *config, _ map[string]bool) error {
 			if c.SMTPURL != "" && c.MailDir != "" {
@@ -665,6 +730,10 @@ var crossChecks = []struct {
 		},
 	},
 }
+
+// sessionsOn reports whether logins start sessions with refresh tokens:
+// "0" for either lifetime turns them off.
+func (c *config) sessionsOn() bool { return c.RefreshIdleTTL > 0 && c.RefreshAbsoluteTTL > 0 }
 
 // cookieSettings are the settings that make up cookie.Config.
 var cookieSettings = []string{"cookie-secure", "cookie-name", "cookie-domain", "cookie-path", "cookie-samesite", "cookie-max-age", "access-token-ttl"}

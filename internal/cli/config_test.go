@@ -123,3 +123,66 @@ func TestRedactURL(t *testing.T) {
 		}
 	}
 }
+
+func TestSessionSettings(t *testing.T) {
+	c, err := resolve(t, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.RefreshIdleTTL != 336*time.Hour || c.RefreshAbsoluteTTL != 2160*time.Hour || c.RefreshGrace != 10*time.Second ||
+		c.KeepSessionsOnPasswordChange || !c.sessionsOn() {
+		t.Errorf("defaults: idle %v, absolute %v, grace %v, keep %v, on %v", c.RefreshIdleTTL, c.RefreshAbsoluteTTL,
+			c.RefreshGrace, c.KeepSessionsOnPasswordChange, c.sessionsOn())
+	}
+
+	c, err = resolve(t, map[string]string{"GATEHOUSE_REFRESH_GRACE": "0", "GATEHOUSE_KEEP_SESSIONS_ON_PASSWORD_CHANGE": "true",
+		"GATEHOUSE_REFRESH_IDLE_TTL": "1h"}, "--refresh-absolute-ttl", "1h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.RefreshGrace != 0 || !c.KeepSessionsOnPasswordChange || c.RefreshIdleTTL != time.Hour || c.RefreshAbsoluteTTL != time.Hour || !c.sessionsOn() {
+		t.Errorf("settings: %+v", c)
+	}
+
+	// 0 in either lifetime turns sessions off, and then the other may be
+	// anything.
+	for _, args := range [][]string{
+		{"--refresh-idle-ttl", "0"},
+		{"--refresh-absolute-ttl", "0"},
+		{"--refresh-absolute-ttl", "0", "--refresh-idle-ttl", "100000h"},
+		{"--refresh-idle-ttl", "0s", "--refresh-absolute-ttl", "0"},
+	} {
+		c, err := resolve(t, nil, args...)
+		if err != nil || c.sessionsOn() {
+			t.Errorf("%q: %v, sessions on %v; want off", args, err, c != nil && c.sessionsOn())
+		}
+	}
+
+	for _, tc := range []struct {
+		env  map[string]string
+		args []string
+		want []string
+	}{
+		{nil, []string{"--refresh-idle-ttl", "2161h"},
+			[]string{"--refresh-idle-ttl (GATEHOUSE_REFRESH_IDLE_TTL)", "--refresh-absolute-ttl (GATEHOUSE_REFRESH_ABSOLUTE_TTL)", "2161h", "2160h"}},
+		{map[string]string{"GATEHOUSE_REFRESH_ABSOLUTE_TTL": "1h"}, nil,
+			[]string{"--refresh-idle-ttl (GATEHOUSE_REFRESH_IDLE_TTL)", "--refresh-absolute-ttl (GATEHOUSE_REFRESH_ABSOLUTE_TTL)"}},
+		{nil, []string{"--refresh-idle-ttl", "-1h"}, []string{"--refresh-idle-ttl", "negative"}},
+		{map[string]string{"GATEHOUSE_REFRESH_ABSOLUTE_TTL": "-5m"}, nil, []string{"GATEHOUSE_REFRESH_ABSOLUTE_TTL", "negative"}},
+		{nil, []string{"--refresh-grace", "-1s"}, []string{"--refresh-grace", "negative"}},
+		{nil, []string{"--refresh-grace", "soon"}, []string{"--refresh-grace"}},
+		{map[string]string{"GATEHOUSE_REFRESH_IDLE_TTL": "14d"}, nil, []string{"GATEHOUSE_REFRESH_IDLE_TTL"}},
+		{map[string]string{"GATEHOUSE_KEEP_SESSIONS_ON_PASSWORD_CHANGE": "maybe"}, nil, []string{"GATEHOUSE_KEEP_SESSIONS_ON_PASSWORD_CHANGE"}},
+	} {
+		_, err := resolve(t, tc.env, tc.args...)
+		if err == nil {
+			t.Errorf("%v %q: no error", tc.env, tc.args)
+			continue
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%v %q: %v; want it to name %s", tc.env, tc.args, err, w)
+			}
+		}
+	}
+}

@@ -22,6 +22,12 @@ import (
 // sealInfo is the HKDF info string of the key that seals signing keys.
 const sealInfo = "gatehouse signing-key seal v1"
 
+// retiredKeySlack is how much longer than the access-token lifetime a
+// retired key still verifies: clocks of hosts differ, and instances learn
+// of a retirement only at their next key reload (keyReloadInterval), until
+// which they may still sign with the key.
+const retiredKeySlack = time.Minute
+
 // sealVersion starts every sealed key, so that the format can change.
 const sealVersion = 1
 
@@ -95,7 +101,7 @@ func signingKeys(ctx context.Context, store gatehouse.KeyStore, alg, secret stri
 		if err != nil {
 			return jwt.Key{}, nil, err
 		}
-		if err := addKey(ctx, store, alg, kid, secret, now); err != nil {
+		if _, err := addKey(ctx, store, alg, kid, secret, now); err != nil {
 			return jwt.Key{}, nil, err
 		}
 		if stored, err = store.SigningKeys(ctx); err != nil {
@@ -111,8 +117,8 @@ func signingKeys(ctx context.Context, store gatehouse.KeyStore, alg, secret stri
 	}
 
 	// A key retired longer ago than a token lives cannot have signed a live
-	// token; a minute of slack covers clock skew.
-	horizon := now.Add(-ttl - time.Minute)
+	// token; retiredKeySlack covers clock skew and the reload interval.
+	horizon := now.Add(-ttl - retiredKeySlack)
 	var verify []jwt.Key
 	for _, sk := range stored {
 		if sk.ID == signer.ID || !sk.RetiredAt.IsZero() && sk.RetiredAt.Before(horizon) {
@@ -129,25 +135,29 @@ func signingKeys(ctx context.Context, store gatehouse.KeyStore, alg, secret stri
 }
 
 // addKey generates a key pair for alg and stores it sealed under kid. A
-// conflict (another instance stored that kid first) is not an error.
-func addKey(ctx context.Context, store gatehouse.KeyStore, alg, kid, secret string, now time.Time) error {
+// conflict (another instance stored that kid first) is not an error, but
+// stored is false then.
+func addKey(ctx context.Context, store gatehouse.KeyStore, alg, kid, secret string, now time.Time) (stored bool, err error) {
 	k, err := jwt.GenerateKey(alg)
 	if err != nil {
-		return fmt.Errorf("generate %s signing key: %w", alg, err)
+		return false, fmt.Errorf("generate %s signing key: %w", alg, err)
 	}
 	pkcs8, err := k.MarshalPKCS8()
 	if err != nil {
-		return fmt.Errorf("generate %s signing key: %w", alg, err)
+		return false, fmt.Errorf("generate %s signing key: %w", alg, err)
 	}
 	sealed, err := seal(secret, kid, pkcs8)
 	if err != nil {
-		return fmt.Errorf("seal signing key: %w", err)
+		return false, fmt.Errorf("seal signing key: %w", err)
 	}
 	err = store.AddSigningKey(ctx, gatehouse.SigningKey{ID: kid, Algorithm: alg, Private: sealed, CreatedAt: now})
-	if err != nil && gatehouse.ErrorCode(err) != gatehouse.CodeConflict {
-		return fmt.Errorf("store signing key: %w", err)
+	switch {
+	case gatehouse.ErrorCode(err) == gatehouse.CodeConflict:
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("store signing key: %w", err)
 	}
-	return nil
+	return true, nil
 }
 
 // newKeyID derives the kid of the n-th key (from 0) of alg from the secret:

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -194,5 +195,83 @@ func TestFileSecret(t *testing.T) {
 	os.WriteFile(path, []byte("too short\n"), 0o600)
 	if _, _, err := fileSecret(path); err == nil || !strings.Contains(err.Error(), path) {
 		t.Errorf("short secret file: %v", err)
+	}
+}
+
+// TestKeyRingReload checks that a key ring swaps key sets under concurrent
+// use without a race (run with -race): tokens are written and read while
+// keys are added and the ring reloads, and every token verifies with every
+// later key set, as no key is dropped.
+func TestKeyRingReload(t *testing.T) {
+	ctx := context.Background()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	store := &memKeys{}
+	c := &config{JWTAlgorithm: "EdDSA", JWTIssuer: "gatehouse", AccessTokenTTL: time.Hour}
+	ring, err := newKeyRing(ctx, c, store, secret, nil, time.Now, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := ring.cur.Load().signer
+	u := &gatehouse.User{ID: gatehouse.NewID()}
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var tokens []string
+	for range 4 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				tok, err := ring.Write(ctx, u, gatehouse.ID{})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if p, err := ring.Read(ctx, tok.AccessToken); err != nil || p.UserID != u.ID {
+					t.Errorf("Read of a fresh token: %+v, %v", p, err)
+					return
+				}
+				mu.Lock()
+				tokens = append(tokens, tok.AccessToken)
+				mu.Unlock()
+			}
+		})
+	}
+	for i := range 5 {
+		if _, err := addKey(ctx, store, "EdDSA", fmt.Sprintf("kid-%d", i), secret, time.Now().Add(time.Duration(i+1)*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		if err := ring.Reload(ctx); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	if got := ring.cur.Load().signer; got != "kid-4" || got == first {
+		t.Errorf("signing with %s after the reloads, want kid-4", got)
+	}
+	signers := map[string]bool{}
+	for _, tok := range tokens {
+		if _, err := ring.Read(ctx, tok); err != nil {
+			t.Fatalf("a token of an earlier key set: %v", err)
+		}
+		signers[strings.Split(tok, ".")[0]] = true
+	}
+	if len(signers) < 2 {
+		t.Errorf("tokens came from %d keys, want several", len(signers))
+	}
+
+	// A failing reload keeps the keys in use.
+	ring.load = func(context.Context) (*keySet, error) { return nil, fmt.Errorf("database down") }
+	if err := ring.Reload(ctx); err == nil {
+		t.Error("Reload hid the error")
+	}
+	if _, err := ring.Read(ctx, tokens[0]); err != nil {
+		t.Errorf("after a failed reload: %v", err)
 	}
 }

@@ -11,6 +11,31 @@ import (
 	"path/filepath"
 )
 
+// checkSecret refuses to go on without a secret where none can be
+// generated; cmd names the command for the error.
+func checkSecret(c *config, cmd string) error {
+	if c.Secret == "" && c.DB.Driver != "sqlite" {
+		return errors.New(cmd + ": set GATEHOUSE_SECRET (or --secret) to at least 32 random bytes: " +
+			"with PostgreSQL every instance must share it, so none can be generated")
+	}
+	return nil
+}
+
+// serverSecret returns the signing secret: the configured one or, with
+// SQLite, the one kept next to the database in file, generated there
+// (created) if it was missing. file is "" when the secret was configured.
+func serverSecret(c *config) (secret, file string, created bool, err error) {
+	if c.Secret != "" {
+		return c.Secret, "", false, nil
+	}
+	if err := checkSecret(c, "gatehouse"); err != nil {
+		return "", "", false, err
+	}
+	file = c.DB.Path + ".secret"
+	secret, created, err = fileSecret(file)
+	return secret, file, created, err
+}
+
 // fileSecret returns the signing secret kept in path, creating it first if
 // it does not exist: 32 random bytes, base64url-encoded, in a file of mode
 // 0600. Concurrent callers all end up with the same secret.

@@ -2,13 +2,15 @@ package cli
 
 import (
 	"context"
-	"errors"
+	"crypto/hkdf"
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -17,7 +19,6 @@ import (
 	"github.com/gatehouse/gatehouse/bearer"
 	"github.com/gatehouse/gatehouse/cookie"
 	"github.com/gatehouse/gatehouse/httpapi"
-	"github.com/gatehouse/gatehouse/jwt"
 	"github.com/gatehouse/gatehouse/opaque"
 	"github.com/gatehouse/gatehouse/pages"
 	"github.com/gatehouse/gatehouse/password"
@@ -27,6 +28,13 @@ import (
 const (
 	shutdownTimeout = 10 * time.Second
 	sweepInterval   = 5 * time.Minute
+
+	// refreshKeyInfo is the HKDF info string of the key that derives
+	// refresh-token successors (gatehouse.Sessions.Key).
+	refreshKeyInfo = "gatehouse refresh tokens v1"
+
+	// maxCookieAge is the longest lifetime browsers keep a cookie.
+	maxCookieAge = 400 * 24 * time.Hour
 )
 
 func newLogger(w io.Writer, c *config) *slog.Logger {
@@ -40,9 +48,8 @@ func newLogger(w io.Writer, c *config) *slog.Logger {
 // serve migrates the database, then serves the HTTP API until ctx ends.
 func serve(ctx context.Context, c *config, cio cmdIO) error {
 	log := newLogger(cio.stderr, c)
-	if c.Secret == "" && c.DB.Driver != "sqlite" {
-		return errors.New("serve: set GATEHOUSE_SECRET (or --secret) to at least 32 random bytes: " +
-			"with PostgreSQL every instance must share it, so none can be generated")
+	if err := checkSecret(c, "serve"); err != nil {
+		return err
 	}
 
 	db, err := openDatabase(ctx, c.DB)
@@ -58,15 +65,13 @@ func serve(ctx context.Context, c *config, cio cmdIO) error {
 		log.Info("applied migration", "name", name)
 	}
 
-	secret := c.Secret
-	if secret == "" {
-		path := c.DB.Path + ".secret"
-		var created bool
-		if secret, created, err = fileSecret(path); err != nil {
-			return err
-		}
+	secret, file, created, err := serverSecret(c)
+	if err != nil {
+		return err
+	}
+	if file != "" {
 		log.Warn("using a signing secret kept next to the database; production should set GATEHOUSE_SECRET",
-			"file", path, "generated", created)
+			"file", file, "generated", created)
 	}
 
 	var rdb *redis.DB
@@ -75,7 +80,7 @@ func serve(ctx context.Context, c *config, cio cmdIO) error {
 			return err
 		}
 		defer rdb.Close() // after the server and the sweeper stopped
-		log.Info("using Redis for JWT revocations", "url", redactURL(c.RedisURL), "prefix", c.RedisPrefix)
+		log.Info("using Redis for JWT revocations and sessions", "url", redactURL(c.RedisURL), "prefix", c.RedisPrefix)
 	}
 
 	// Listen before building the handler: with port 0, the default public
@@ -92,7 +97,7 @@ func serve(ctx context.Context, c *config, cio cmdIO) error {
 			"public_url", publicURL)
 	}
 
-	handler, hooks, err := newHandler(ctx, c, cio.opts, db, rdb, secret, publicURL, log)
+	handler, hooks, keys, err := newHandler(ctx, c, cio.opts, db, rdb, secret, publicURL, log)
 	if err != nil {
 		return err
 	}
@@ -117,10 +122,16 @@ func serve(ctx context.Context, c *config, cio cmdIO) error {
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		sweep(sweepCtx, log, map[string]sweeper{"revocations": db.Revocations, "access tokens": db.Tokens})
+		sweep(sweepCtx, log, map[string]sweeper{"revocations": db.Revocations, "access tokens": db.Tokens, "sessions": db.Sessions})
 	})
+	if c.JWTAlgorithm != "HS256" { // HS256 signs with the secret: nothing to reload
+		wg.Go(func() { keys.run(sweepCtx, keyReloadInterval) })
+	}
 	defer wg.Wait()
 	defer stopSweep()
+	if cio.opts.KeyReloader != nil {
+		cio.opts.KeyReloader(keys.Reload)
+	}
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -184,74 +195,80 @@ func redactURL(u string) string {
 // newHandler wires the stores, hasher, strategies and transports into the
 // HTTP API, and the account flows' hooks (mails, webhook) into the Manager.
 // rdb is nil when no Redis is configured. The hooks must be closed, which
-// delivers what they still queue.
+// delivers what they still queue; the key ring is the jwt strategy, for
+// the caller to reload now and then.
 func newHandler(ctx context.Context, c *config, opts options, db *database, rdb *redis.DB, secret, publicURL string,
-	log *slog.Logger) (_ http.Handler, _ *accountHooks, err error) {
-	sign, verify, err := signingKeys(ctx, db.Keys, c.JWTAlgorithm, secret, c.AccessTokenTTL, time.Now(), log)
-	if err != nil {
-		return nil, nil, fmt.Errorf("serve: %w", err)
-	}
+	log *slog.Logger) (_ http.Handler, _ *accountHooks, _ *keyRing, err error) {
 	flowTokens, err := flowSigner(secret)
 	if err != nil {
-		return nil, nil, fmt.Errorf("serve: %w", err)
+		return nil, nil, nil, fmt.Errorf("serve: %w", err)
 	}
 	pub, err := url.Parse(publicURL)
 	if err != nil {
-		return nil, nil, fmt.Errorf("serve: %s: %w", describeSettings("public-url"), err)
+		return nil, nil, nil, fmt.Errorf("serve: %s: %w", describeSettings("public-url"), err)
 	}
+	// The routes' path as browsers see it, under a reverse proxy that
+	// mounts the server at the public URL's path.
+	pubPath := strings.TrimSuffix(pub.EscapedPath(), "/")
 	// JWT revocations live in Redis when there is one: every instance
 	// sees them at once, and they expire by themselves.
 	var revocations gatehouse.Revocations = db.Revocations
 	if rdb != nil {
 		revocations = redis.NewRevocations(rdb)
 	}
-	jwtStrategy, err := jwt.New(jwt.Config{
-		Key:         sign,
-		Verify:      verify,
-		Issuer:      c.JWTIssuer,
-		Lifetime:    c.AccessTokenTTL,
-		Revocations: revocations,
-	})
+	keys, err := newKeyRing(ctx, c, db.Keys, secret, revocations, opts.now, log)
 	if err != nil {
-		return nil, nil, fmt.Errorf("serve: %w", err)
+		return nil, nil, nil, fmt.Errorf("serve: %w", err)
 	}
 
-	// One transport or strategy of each kind, shared by the backends that
-	// name it; built only when some backend does.
-	transports := map[string]gatehouse.Transport{"bearer": &bearer.Transport{}}
-	strategies := map[string]gatehouse.Strategy{"jwt": jwtStrategy}
+	// Strategies and the bearer transport are shared by the backends that
+	// name them, and built only when some backend does. Each cookie backend
+	// has a transport of its own, as its refresh cookie is scoped to its
+	// own routes.
+	bearerTransport := &bearer.Transport{}
+	strategies := map[string]gatehouse.Strategy{"jwt": keys}
 	var backends []gatehouse.Backend
 	for _, b := range c.Backends {
-		t, ok := transports[b.Transport]
-		if !ok {
-			if t, err = newTransport(b.Transport, c, log); err != nil {
-				return nil, nil, fmt.Errorf("serve: backend %q: %w", b.Name, err)
+		var t gatehouse.Transport = bearerTransport
+		if b.Transport != "bearer" {
+			if t, err = newTransport(b, c, pubPath); err != nil {
+				return nil, nil, nil, fmt.Errorf("serve: backend %q: %w", b.Name, err)
 			}
-			transports[b.Transport] = t
 		}
 		s, ok := strategies[b.Strategy]
 		if !ok {
 			if s, err = newStrategy(b.Strategy, c, db, rdb); err != nil {
-				return nil, nil, fmt.Errorf("serve: backend %q: %w", b.Name, err)
+				return nil, nil, nil, fmt.Errorf("serve: backend %q: %w", b.Name, err)
 			}
 			strategies[b.Strategy] = s
 		}
 		backends = append(backends, gatehouse.Backend{Name: b.Name, Transport: t, Strategy: s})
 	}
+	if c.Cookie.InsecureNoSecure && slices.ContainsFunc(c.Backends, func(b backendSpec) bool { return b.Transport == "cookie" }) {
+		log.Warn("the auth cookie lacks the Secure attribute, so browsers send it over plain HTTP; " +
+			"set GATEHOUSE_COOKIE_SECURE=true outside development")
+	}
 	auth, err := gatehouse.NewAuthenticator(db.Users, backends...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("serve: %w", err)
+		return nil, nil, nil, fmt.Errorf("serve: %w", err)
 	}
 	for _, o := range c.TrustedOrigins {
 		// parseOrigins checked them already.
 		if err := auth.CrossOriginProtection().AddTrustedOrigin(o); err != nil {
-			return nil, nil, fmt.Errorf("serve: %s: %w", describeSettings("trusted-origins"), err)
+			return nil, nil, nil, fmt.Errorf("serve: %s: %w", describeSettings("trusted-origins"), err)
 		}
+	}
+	if c.sessionsOn() {
+		sessions, err := newSessions(c, db, rdb, secret)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("serve: %w", err)
+		}
+		auth.SetSessions(sessions)
 	}
 
 	hooks, err := newAccountHooks(c, publicURL, log)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	defer func() {
 		if err != nil {
@@ -275,48 +292,75 @@ func newHandler(ctx context.Context, c *config, opts options, db *database, rdb 
 		checks["redis"] = rdb.Ping
 	}
 	api, err := httpapi.New(httpapi.Config{
-		Manager:             manager,
-		Authenticator:       auth,
-		RequireVerification: c.RequireVerification,
-		Logger:              log,
-		Checks:              checks,
-		Fields:              c.UserFields,
+		Manager:                      manager,
+		Authenticator:                auth,
+		RequireVerification:          c.RequireVerification,
+		KeepSessionsOnPasswordChange: c.KeepSessionsOnPasswordChange,
+		Logger:                       log,
+		Checks:                       checks,
+		Fields:                       c.UserFields,
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("serve: %w", err)
+		return nil, nil, nil, fmt.Errorf("serve: %w", err)
 	}
 
 	// httpapi serves the account routes; the keys are the server's, so the
 	// server publishes them. The pages the mails link to post to the API
 	// under the public URL's path, where a reverse proxy may mount the
 	// server.
-	p := pages.Handler(pages.Config{APIPrefix: strings.TrimSuffix(pub.EscapedPath(), "/")})
+	p := pages.Handler(pages.Config{APIPrefix: pubPath})
 	mux := http.NewServeMux()
-	mux.Handle("GET /.well-known/jwks.json", jwt.JWKS(append([]jwt.Key{sign}, verify...)...))
+	mux.Handle("GET /.well-known/jwks.json", keys)
 	mux.Handle("GET /verify", p)
 	mux.Handle("GET /reset-password", p)
 	mux.Handle("GET "+pages.ScriptPath, p)
 	mux.Handle("GET "+pages.StylesheetPath, p)
 	mux.Handle("/", api)
-	return mux, hooks, nil
+	return mux, hooks, keys, nil
 }
 
-// newTransport builds a transport other than bearer.
-func newTransport(name string, c *config, log *slog.Logger) (gatehouse.Transport, error) {
-	switch name {
+// newSessions runs sessions in Redis when there is one, else in the
+// database: wherever they are, every instance sees a session end at once.
+func newSessions(c *config, db *database, rdb *redis.DB, secret string) (*gatehouse.Sessions, error) {
+	key, err := hkdf.Key(sha256.New, []byte(secret), nil, refreshKeyInfo, 32)
+	if err != nil {
+		return nil, err
+	}
+	var store gatehouse.SessionStore = db.Sessions
+	if rdb != nil {
+		store = redis.NewSessionStore(rdb)
+	}
+	return &gatehouse.Sessions{
+		Store:       store,
+		Key:         key,
+		IdleTTL:     c.RefreshIdleTTL,
+		AbsoluteTTL: c.RefreshAbsoluteTTL,
+		Grace:       c.RefreshGrace,
+	}, nil
+}
+
+// newTransport builds the transport of a backend whose transport is not
+// bearer. pathPrefix is where browsers see the routes (the public URL's
+// path, "" at the root).
+func newTransport(b backendSpec, c *config, pathPrefix string) (gatehouse.Transport, error) {
+	switch b.Transport {
 	case "cookie":
-		if c.Cookie.InsecureNoSecure {
-			log.Warn("the auth cookie lacks the Secure attribute, so browsers send it over plain HTTP; " +
-				"set GATEHOUSE_COOKIE_SECURE=true outside development")
-		}
 		// The settings were checked with cookie.New when they were read.
-		t, err := cookie.New(c.Cookie)
+		cfg := c.Cookie
+		if c.sessionsOn() {
+			// The refresh cookie goes to this backend's refresh and logout
+			// routes only (logout must see it to clear it), and lives as
+			// long as the session may.
+			cfg.RefreshPath = pathPrefix + "/auth/" + b.Name + "/"
+			cfg.RefreshMaxAge = min(c.RefreshAbsoluteTTL, maxCookieAge)
+		}
+		t, err := cookie.New(cfg)
 		if err != nil {
 			return nil, err
 		}
 		return t, nil
 	}
-	return nil, fmt.Errorf("unknown transport %q", name) // parseBackends admits no other
+	return nil, fmt.Errorf("unknown transport %q", b.Transport) // parseBackends admits no other
 }
 
 // newStrategy builds a strategy other than jwt.

@@ -14,6 +14,7 @@ type database struct {
 	Users       gatehouse.UserStore
 	Revocations revocations
 	Tokens      tokenStore
+	Sessions    sessionStore
 	Keys        gatehouse.KeyStore
 	Migrate     func(context.Context) ([]string, error)
 	Ping        func(context.Context) error
@@ -32,6 +33,12 @@ type tokenStore interface {
 	Sweep(ctx context.Context) (int64, error)
 }
 
+// sessionStore is a session store that can drop expired sessions.
+type sessionStore interface {
+	gatehouse.SessionStore
+	Sweep(ctx context.Context) (int64, error)
+}
+
 func openDatabase(ctx context.Context, u dbURL) (*database, error) {
 	switch u.Driver {
 	case "sqlite":
@@ -43,6 +50,7 @@ func openDatabase(ctx context.Context, u dbURL) (*database, error) {
 			Users:       sqlite.NewUserStore(db),
 			Revocations: sqlite.NewRevocations(db),
 			Tokens:      sqlite.NewTokenStore(db),
+			Sessions:    sqlite.NewSessionStore(db),
 			Keys:        sqlite.NewKeyStore(db),
 			Migrate:     db.Migrate,
 			Ping:        db.Ping,
@@ -58,6 +66,7 @@ func openDatabase(ctx context.Context, u dbURL) (*database, error) {
 			Users:       postgres.NewUserStore(db),
 			Revocations: postgres.NewRevocations(db),
 			Tokens:      postgres.NewTokenStore(db),
+			Sessions:    postgres.NewSessionStore(db),
 			Keys:        postgres.NewKeyStore(db),
 			Migrate:     db.Migrate,
 			Ping:        db.Ping,

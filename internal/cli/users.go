@@ -19,12 +19,6 @@ import (
 // password; the policy rejects anything near it anyway.
 const maxPasswordLine = 4096
 
-func usersCreateFlagSet() *flag.FlagSet {
-	fs := flag.NewFlagSet("users create", flag.ContinueOnError)
-	usersCreateFlags(fs)
-	return fs
-}
-
 func usersCreateFlags(fs *flag.FlagSet) runFunc {
 	email := fs.String("email", "", "the new user's e-mail `ADDRESS` (required)")
 	superuser := fs.Bool("superuser", false, "make the user a superuser")
