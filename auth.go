@@ -25,6 +25,9 @@ type Principal struct {
 	// an opaque token. It is never the token itself.
 	TokenID string
 	Expiry  time.Time // zero if the token never expires
+	// Scopes narrows what the request may do to these permissions (an API
+	// key's scopes); nil leaves the user's permissions whole.
+	Scopes []string
 }
 
 // Transport carries tokens: it finds one in a request and writes the login
@@ -63,6 +66,13 @@ type Strategy interface {
 	Read(ctx context.Context, token string) (Principal, error)
 	// Destroy makes a token unusable (log out).
 	Destroy(ctx context.Context, token string) error
+}
+
+// NoLogin is implemented by strategies whose tokens are not issued by
+// logging in, such as API keys: their backends get no login, logout or
+// refresh routes.
+type NoLogin interface {
+	NoLogin()
 }
 
 // Revocations remembers revoked token ids (a JWT's jti) until the tokens

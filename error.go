@@ -36,6 +36,10 @@ const (
 	// CodeRefreshTokenReused answers a refresh token presented again after
 	// it was rotated: a sign it was stolen, so its session has been ended.
 	CodeRefreshTokenReused Code = "REFRESH_TOKEN_REUSED"
+
+	CodeRoleAlreadyExists     Code = "ROLE_ALREADY_EXISTS"
+	CodeRoleNotFound          Code = "ROLE_NOT_FOUND"
+	CodeAPIKeyScopeNotAllowed Code = "API_KEY_SCOPE_NOT_ALLOWED"
 )
 
 // Generic codes. Their values are the contract's generic "detail" strings.

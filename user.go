@@ -21,6 +21,12 @@ type User struct {
 	// JSON-compatible: string, float64, bool, nil, or what encoding/json
 	// decodes into any.
 	Fields map[string]any
+
+	// Roles and Permissions are filled in when a token is issued with role
+	// based access control on, so that strategies can put them in the
+	// token for other services. UserStores neither read nor write them.
+	Roles       []string
+	Permissions []string
 }
 
 // UserUpdate changes a user. Only non-nil fields are applied; Fields sets the

@@ -18,6 +18,8 @@ type SQLDB struct {
 	Sessions      gatehouse.SessionStore
 	Revocations   gatehouse.Revocations
 	Keys          gatehouse.KeyStore
+	Roles         gatehouse.RoleStore
+	APIKeys       gatehouse.APIKeyStore
 	SweepTokens   func(context.Context) (int64, error)
 	SweepSessions func(context.Context) (int64, error)
 	Ping          func(context.Context) error

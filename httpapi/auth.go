@@ -68,6 +68,10 @@ func (a *api) login(name string) http.HandlerFunc {
 // issue starts a session (when sessions are on) and writes an access token
 // for it: a login's token, with the session's first refresh token.
 func (a *api) issue(ctx context.Context, b *gatehouse.Backend, u *gatehouse.User) (gatehouse.Token, error) {
+	u, err := a.withRoles(ctx, u)
+	if err != nil {
+		return gatehouse.Token{}, err
+	}
 	sessions := a.Authenticator.Sessions()
 	if sessions == nil {
 		return b.Strategy.Write(ctx, u, gatehouse.ID{})
@@ -86,6 +90,21 @@ func (a *api) issue(ctx context.Context, b *gatehouse.Backend, u *gatehouse.User
 	}
 	tok.RefreshToken = refresh
 	return tok, nil
+}
+
+// withRoles returns a copy of u carrying its roles and permissions, for
+// the token's claims, when role based access control is on.
+func (a *api) withRoles(ctx context.Context, u *gatehouse.User) (*gatehouse.User, error) {
+	if a.Roles == nil {
+		return u, nil
+	}
+	roles, err := a.Roles.UserRoles(ctx, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	c := *u
+	c.Roles, c.Permissions = roleNames(roles), rolePermissions(roles)
+	return &c, nil
 }
 
 // logout answers POST /auth/NAME/logout. The token is destroyed by the
@@ -136,7 +155,7 @@ func (a *api) register(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		a.Logger.ErrorContext(r.Context(), "after-register hook", "user_id", u.ID.String(), "error", err)
 	}
-	writeJSON(w, http.StatusCreated, a.read(u))
+	a.writeUser(w, r, http.StatusCreated, u)
 }
 
 // client describes the request's sender for the token records. The IP is

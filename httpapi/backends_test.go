@@ -281,7 +281,8 @@ func TestDatabaseOutageFailsClosed(t *testing.T) {
 	t.Cleanup(func() { db.Close() })
 	clk := &clock{now: time.Now().UTC().Truncate(time.Second)}
 	db.Now = clk.Now
-	st := &stack{postgres.NewUserStore(db), postgres.NewRevocations(db), postgres.NewTokenStore(db), nil, postgres.NewSessionStore(db), clk}
+	st := &stack{users: postgres.NewUserStore(db), revs: postgres.NewRevocations(db), tokens: postgres.NewTokenStore(db),
+		sessions: postgres.NewSessionStore(db), roles: postgres.NewRoleStore(db), apikeys: postgres.NewAPIKeyStore(db), clock: clk}
 	s := start(t, st, options{backends: []string{"jwt=bearer+jwt", "db=bearer+database"}})
 	s.register("alice@example.com", "password123")
 	creds := []credential{s.loginAs("jwt", "alice@example.com", "password123"), s.loginAs("db", "alice@example.com", "password123")}

@@ -306,3 +306,5 @@ func formValue(form map[string][]string, key string) (string, bool) {
 	}
 	return "", false
 }
+
+func jsonUnmarshal(raw json.RawMessage, v any) error { return json.Unmarshal(raw, v) }

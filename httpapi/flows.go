@@ -78,7 +78,7 @@ func (a *api) verify(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		a.Logger.ErrorContext(r.Context(), "after-verify hook", "user_id", u.ID.String(), "error", err)
 	}
-	writeJSON(w, http.StatusOK, a.read(u))
+	a.writeUser(w, r, http.StatusOK, u)
 }
 
 // resetPassword answers POST /auth/reset-password {"token","password"}.

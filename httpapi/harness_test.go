@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/apikey"
+	"github.com/gatehouse/gatehouse/authz"
 	"github.com/gatehouse/gatehouse/bearer"
 	"github.com/gatehouse/gatehouse/cookie"
 	"github.com/gatehouse/gatehouse/httpapi"
@@ -57,6 +59,8 @@ type stack struct {
 	// sessions is the engine's session store, replaced by Redis's when
 	// useRedis moves revocation there.
 	sessions gatehouse.SessionStore
+	roles    gatehouse.RoleStore
+	apikeys  gatehouse.APIKeyStore
 	clock    *clock
 }
 
@@ -70,12 +74,14 @@ var engines = []engine{
 	{"sqlite", func(t testing.TB, clk *clock) *stack {
 		db := sqlitetest.New(t)
 		db.Now = clk.Now
-		return &stack{sqlite.NewUserStore(db), sqlite.NewRevocations(db), sqlite.NewTokenStore(db), nil, sqlite.NewSessionStore(db), clk}
+		return &stack{sqlite.NewUserStore(db), sqlite.NewRevocations(db), sqlite.NewTokenStore(db), nil, sqlite.NewSessionStore(db),
+			sqlite.NewRoleStore(db), sqlite.NewAPIKeyStore(db), clk}
 	}},
 	{"postgres", func(t testing.TB, clk *clock) *stack {
 		db := postgrestest.New(t)
 		db.Now = clk.Now
-		return &stack{postgres.NewUserStore(db), postgres.NewRevocations(db), postgres.NewTokenStore(db), nil, postgres.NewSessionStore(db), clk}
+		return &stack{postgres.NewUserStore(db), postgres.NewRevocations(db), postgres.NewTokenStore(db), nil, postgres.NewSessionStore(db),
+			postgres.NewRoleStore(db), postgres.NewAPIKeyStore(db), clk}
 	}},
 }
 
@@ -109,6 +115,9 @@ type options struct {
 	// sessions turns refresh tokens on, with this grace window.
 	sessions bool
 	grace    time.Duration
+	// authz turns roles and API keys on; policies answer /authorize.
+	authz    bool
+	policies authz.CELPolicies
 	maxBody  int64
 }
 
@@ -189,6 +198,9 @@ func start(t testing.TB, st *stack, opt options) *server {
 		RequireVerification: opt.requireVerification,
 		Fields:              opt.fields,
 		MaxBodyBytes:        opt.maxBody,
+		Roles:               when(opt.authz, st.roles),
+		APIKeys:             when(opt.authz, st.apikeys),
+		Policies:            opt.policies,
 		Logger:              slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
@@ -203,6 +215,8 @@ func newTransport(t testing.TB, name string, clk *clock) gatehouse.Transport {
 	switch name {
 	case "bearer":
 		return &bearer.Transport{Now: clk.Now}
+	case "apikey":
+		return &apikey.Transport{}
 	case "cookie":
 		c, err := cookie.New(cookie.Config{MaxAge: lifetime, RefreshPath: "/auth/", RefreshMaxAge: absoluteTTL})
 		if err != nil {
@@ -226,6 +240,8 @@ func newStrategy(t testing.TB, name string, st *stack) gatehouse.Strategy {
 		s, err = jwt.New(jwt.Config{Key: key, Lifetime: lifetime, Revocations: st.revs, Now: st.clock.Now})
 	case "database":
 		s, err = opaque.New(opaque.Config{Store: st.tokens, Lifetime: lifetime, Now: st.clock.Now})
+	case "apikey":
+		s = &apikey.Strategy{Store: st.apikeys, Now: st.clock.Now}
 	case "redis":
 		if st.redis == nil {
 			t.Fatal("a redis strategy needs stack.useRedis first")
@@ -358,3 +374,12 @@ func (s *server) user(email string, superuser, verified, active bool) (id, token
 func ptr[T any](v T) *T { return &v }
 
 func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
+
+// when returns v if on, else the zero value: an option left off.
+func when[T any](on bool, v T) T {
+	if on {
+		return v
+	}
+	var zero T
+	return zero
+}

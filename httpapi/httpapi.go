@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/authz"
 )
 
 // Config configures the routes. Manager and Authenticator are required.
@@ -30,6 +31,15 @@ type Config struct {
 	Fields []gatehouse.Field
 	// MaxBodyBytes caps request bodies; larger ones get 413. Default 1 MiB.
 	MaxBodyBytes int64
+	// Roles turns role-based access control on: the /roles routes,
+	// PUT /users/{id}/roles, and roles and permissions in user responses.
+	Roles gatehouse.RoleStore
+	// APIKeys turns the API-key routes on. Requests made with a key may
+	// only use the key's scopes.
+	APIKeys gatehouse.APIKeyStore
+	// Policies answer POST /authorize; with none, every request is denied.
+	Policies authz.CELPolicies
+
 	// KeepSessionsOnPasswordChange keeps a user's other sessions alive
 	// when their password changes or is reset; by default they end.
 	// (Sessions are on when the Authenticator has them: SetSessions.)
@@ -45,6 +55,8 @@ type api struct {
 	fields map[string]gatehouse.Field
 	user   gatehouse.Requirement // what the user routes demand
 	flows  chan struct{}         // slots for flows running after their answer
+	// resolver finds what an authenticated request may do.
+	resolver *authz.Resolver
 }
 
 // maxBackgroundFlows bounds the flows that run after their answer; beyond
@@ -76,6 +88,11 @@ func build(cfg Config) (*api, http.Handler, error) {
 	if cfg.Manager == nil || cfg.Authenticator == nil {
 		return nil, nil, errors.New("httpapi: Config needs a Manager and an Authenticator")
 	}
+	if (cfg.APIKeys != nil || len(cfg.Policies) > 0) && cfg.Roles == nil {
+		// Key scopes and policies are checked against the user's
+		// permissions, which come from the roles.
+		return nil, nil, errors.New("httpapi: Config.APIKeys and Config.Policies need Config.Roles")
+	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 1 << 20
 	}
@@ -101,10 +118,14 @@ func build(cfg Config) (*api, http.Handler, error) {
 		a.fields[f.Name] = f
 	}
 	cfg.Authenticator.SetErrorHandler(a.writeError)
+	a.resolver = &authz.Resolver{Roles: cfg.Roles, OnError: a.writeError}
 
 	mux := http.NewServeMux()
 	sessions := cfg.Authenticator.Sessions() != nil
 	for _, b := range cfg.Authenticator.Backends() {
+		if _, ok := b.Strategy.(gatehouse.NoLogin); ok {
+			continue // API keys: made through the API-key routes, not by logging in
+		}
 		mux.HandleFunc("POST /auth/"+b.Name+"/login", a.login(b.Name))
 		mux.HandleFunc("POST /auth/"+b.Name+"/logout", a.logout(b.Name))
 		if sessions {
@@ -117,6 +138,22 @@ func build(cfg Config) (*api, http.Handler, error) {
 		mux.HandleFunc("DELETE /users/me/sessions/{sid}", a.endMySession)
 		mux.HandleFunc("GET /users/{id}/sessions", a.listUserSessions)
 		mux.HandleFunc("DELETE /users/{id}/sessions", a.endUserSessions)
+	}
+	if cfg.Roles != nil {
+		mux.HandleFunc("GET /roles", a.listRoles)
+		mux.HandleFunc("POST /roles", a.createRole)
+		mux.HandleFunc("GET /roles/{name}", a.getRole)
+		mux.HandleFunc("PATCH /roles/{name}", a.patchRole)
+		mux.HandleFunc("DELETE /roles/{name}", a.deleteRole)
+		mux.HandleFunc("PUT /users/{id}/roles", a.setUserRoles)
+		mux.HandleFunc("POST /authorize", a.authorize)
+	}
+	if cfg.APIKeys != nil {
+		mux.HandleFunc("POST /users/me/api-keys", a.createMyAPIKey)
+		mux.HandleFunc("GET /users/me/api-keys", a.listMyAPIKeys)
+		mux.HandleFunc("DELETE /users/me/api-keys/{key_id}", a.deleteMyAPIKey)
+		mux.HandleFunc("GET /users/{id}/api-keys", a.listUserAPIKeys)
+		mux.HandleFunc("DELETE /users/{id}/api-keys/{key_id}", a.deleteUserAPIKey)
 	}
 	mux.HandleFunc("POST /auth/register", a.register)
 	mux.HandleFunc("POST /auth/request-verify-token", a.requestVerifyToken)

@@ -40,11 +40,13 @@ func (a *api) refresh(name string) http.HandlerFunc {
 			}
 			err = &gatehouse.Error{Code: gatehouse.CodeRefreshTokenInvalid}
 		}
-		if err != nil {
-			a.writeError(w, r, err)
-			return
+		if err == nil {
+			u, err = a.withRoles(ctx, u)
 		}
-		tok, err := b.Strategy.Write(ctx, u, sess.ID)
+		var tok gatehouse.Token
+		if err == nil {
+			tok, err = b.Strategy.Write(ctx, u, sess.ID)
+		}
 		if err != nil {
 			a.writeError(w, r, err)
 			return

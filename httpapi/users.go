@@ -19,7 +19,7 @@ func (a *api) getMe(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, a.read(auth.User))
+	a.writeUser(w, r, http.StatusOK, auth.User)
 }
 
 // patchMe is the "safe" update: flags in the body are ignored.
@@ -30,6 +30,11 @@ func (a *api) patchMe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	auth, err := a.authenticate(r, a.user)
+	if err == nil && scoped(auth) {
+		// An API key reads the account but does not manage it: a leaked
+		// key must not change the password or the e-mail.
+		err = &gatehouse.Error{Code: gatehouse.CodeForbidden}
+	}
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -43,7 +48,7 @@ func (a *api) getUser(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, a.read(u))
+	a.writeUser(w, r, http.StatusOK, u)
 }
 
 // patchUser is the "unsafe" update of a superuser: flags apply.
@@ -163,7 +168,7 @@ func (a *api) update(w http.ResponseWriter, r *http.Request, auth *gatehouse.Aut
 	if err != nil {
 		a.Logger.ErrorContext(r.Context(), "after-update hook", "user_id", u.ID.String(), "error", err)
 	}
-	writeJSON(w, http.StatusOK, a.read(updated))
+	a.writeUser(w, r, http.StatusOK, updated)
 }
 
 // listUsers answers GET /users?limit=&offset=&email= for superusers.
@@ -189,7 +194,12 @@ func (a *api) listUsers(w http.ResponseWriter, r *http.Request) {
 	}
 	page := userPage{Items: make([]userRead, 0, len(users)), Total: total}
 	for _, u := range users {
-		page.Items = append(page.Items, a.read(u))
+		ur, err := a.userRead(r.Context(), u)
+		if err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+		page.Items = append(page.Items, ur)
 	}
 	writeJSON(w, http.StatusOK, page)
 }

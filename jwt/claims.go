@@ -29,6 +29,11 @@ type wireClaims struct {
 	IssuedAt  int64    `json:"iat"`
 	ID        string   `json:"jti"`
 	Session   string   `json:"sid,omitempty"` // the session, when there is one
+	// Roles and Scope tell other services what the user may do (RFC 9068
+	// §2.2.3): a snapshot taken when the token was issued. Gatehouse itself
+	// always asks its role store, so a removed role counts at once there.
+	Roles []string `json:"roles,omitempty"`
+	Scope string   `json:"scope,omitempty"`
 }
 
 // claims is a payload as Read decodes it. It implements jwtlib.Claims so

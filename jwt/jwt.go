@@ -200,6 +200,8 @@ func (s *Strategy) Write(ctx context.Context, u *gatehouse.User, session gatehou
 		IssuedAt:  iat,
 		ID:        randomID(),
 		Session:   sessionClaim(session),
+		Roles:     u.Roles,
+		Scope:     strings.Join(u.Permissions, " "),
 	})
 	if err != nil {
 		return gatehouse.Token{}, fmt.Errorf("jwt: Write: %w", err)

@@ -57,6 +57,7 @@ func TestFailClosed(t *testing.T) {
 	}
 	t.Cleanup(func() { db.Close() })
 	users, tokens, revocations := postgres.NewUserStore(db), postgres.NewTokenStore(db), postgres.NewRevocations(db)
+	roles, apiKeys := postgres.NewRoleStore(db), postgres.NewAPIKeyStore(db)
 	u := &gatehouse.User{Email: "down@example.com", HashedPassword: "h"}
 	if err := users.CreateUser(ctx, u); err != nil {
 		t.Fatal(err)
@@ -93,6 +94,9 @@ func TestFailClosed(t *testing.T) {
 			}},
 			{"TouchToken", func() error { return tokens.TouchToken(ctx, rec.Hash, time.Now()) }},
 			{"DeleteUserTokens", func() error { _, err := tokens.DeleteUserTokens(ctx, u.ID); return err }},
+			{"UserRoles", func() error { _, err := roles.UserRoles(ctx, u.ID); return err }},
+			{"SetUserRoles", func() error { return roles.SetUserRoles(ctx, u.ID, nil) }},
+			{"FindAPIKey", func() error { _, err := apiKeys.FindAPIKey(ctx, "f00d", time.Now()); return err }},
 			{"Ping", func() error { return db.Ping(ctx) }},
 		}
 		for _, c := range calls {

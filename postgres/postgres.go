@@ -1,6 +1,6 @@
 // Package postgres stores Gatehouse users, opaque access tokens, sessions
-// and their refresh tokens, token revocations and signing keys in
-// PostgreSQL, through a pgx connection pool
+// and their refresh tokens, token revocations, signing keys, roles and who
+// has them, and API keys in PostgreSQL, through a pgx connection pool
 // (github.com/jackc/pgx/v5).
 //
 // It has the same API and behaviour as package sqlite; the conformance
@@ -35,8 +35,8 @@ import (
 )
 
 // DB is an open PostgreSQL connection pool. Its stores ([NewUserStore],
-// [NewTokenStore], [NewSessionStore], [NewRevocations], [NewKeyStore]) share its pool and its
-// clock.
+// [NewTokenStore], [NewSessionStore], [NewRevocations], [NewKeyStore],
+// [NewRoleStore], [NewAPIKeyStore]) share its pool and its clock.
 type DB struct {
 	// Now is the clock behind every timestamp the stores write and every
 	// expiry they check; the database server's clock is never used, so

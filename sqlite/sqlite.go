@@ -1,7 +1,7 @@
 // Package sqlite stores Gatehouse users, opaque access tokens, sessions and
-// their refresh tokens, token revocations and signing keys in an SQLite
-// database, through the pure-Go
-// driver modernc.org/sqlite (no cgo).
+// their refresh tokens, token revocations, signing keys, roles and who has
+// them, and API keys in an SQLite database, through the pure-Go driver
+// modernc.org/sqlite (no cgo).
 //
 // A DB holds two connection pools on one file. Every write goes through a
 // single connection whose transactions begin IMMEDIATE: SQLite allows one
@@ -43,8 +43,8 @@ import (
 )
 
 // DB is an open SQLite database. Its stores ([NewUserStore],
-// [NewTokenStore], [NewSessionStore], [NewRevocations], [NewKeyStore]) share its connections
-// and its clock.
+// [NewTokenStore], [NewSessionStore], [NewRevocations], [NewKeyStore],
+// [NewRoleStore], [NewAPIKeyStore]) share its connections and its clock.
 type DB struct {
 	// Now is the clock behind every timestamp the stores write and every
 	// expiry they check. Open sets it to time.Now (as does nil); tests

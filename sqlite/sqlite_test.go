@@ -26,6 +26,7 @@ func sqlDB(db *sqlite.DB) gatehousetest.SQLDB {
 	return gatehousetest.SQLDB{
 		Users: sqlite.NewUserStore(db), Tokens: tokens, Sessions: sessions,
 		Revocations: sqlite.NewRevocations(db), Keys: sqlite.NewKeyStore(db),
+		Roles: sqlite.NewRoleStore(db), APIKeys: sqlite.NewAPIKeyStore(db),
 		SweepTokens: tokens.Sweep, SweepSessions: sessions.Sweep, Ping: db.Ping, Close: db.Close,
 	}
 }
@@ -77,6 +78,22 @@ func TestKeyStore(t *testing.T) {
 	t.Parallel()
 	gatehousetest.TestKeyStore(t, func(t *testing.T) gatehouse.KeyStore {
 		return openDB(t, time.Now).Keys
+	})
+}
+
+func TestRoleStore(t *testing.T) {
+	t.Parallel()
+	gatehousetest.TestRoleStore(t, func(t *testing.T) (gatehouse.UserStore, gatehouse.RoleStore) {
+		db := openDB(t, time.Now)
+		return db.Users, db.Roles
+	})
+}
+
+func TestAPIKeyStore(t *testing.T) {
+	t.Parallel()
+	gatehousetest.TestAPIKeyStore(t, func(t *testing.T) (gatehouse.UserStore, gatehouse.APIKeyStore) {
+		db := openDB(t, time.Now)
+		return db.Users, db.APIKeys
 	})
 }
 
