@@ -118,7 +118,7 @@ func build(cfg Config) (*api, http.Handler, error) {
 		a.fields[f.Name] = f
 	}
 	cfg.Authenticator.SetErrorHandler(a.writeError)
-	a.resolver = &authz.Resolver{Roles: cfg.Roles, OnError: a.writeError}
+	a.resolver = &authz.Resolver{Roles: cfg.Roles, OnError: a.writeError, Logger: cfg.Logger}
 
 	mux := http.NewServeMux()
 	sessions := cfg.Authenticator.Sessions() != nil

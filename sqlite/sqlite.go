@@ -91,7 +91,7 @@ func Open(path string) (*DB, error) {
 		db.write = w
 		// The writer connects first so the file exists and is in WAL mode
 		// before any reader opens it.
-		if err := w.PingContext(context.Background()); err != nil {
+		if err := connect(w); err != nil {
 			w.Close()
 			return nil, db.fail(context.Background(), "open", err)
 		}
@@ -110,6 +110,26 @@ func Open(path string) (*DB, error) {
 		return nil, err
 	}
 	return db, nil
+}
+
+// connect makes a pool's first connection. Switching a new file to WAL
+// needs an exclusive lock, and when several processes create the same
+// database at once SQLite can answer SQLITE_BUSY without waiting on the
+// busy timeout; a few short retries ride that out.
+func connect(pool *sql.DB) error {
+	var err error
+	for attempt := range 10 {
+		if err = pool.PingContext(context.Background()); !isBusy(err) {
+			return err
+		}
+		time.Sleep(time.Duration(attempt+1) * 10 * time.Millisecond)
+	}
+	return err
+}
+
+func isBusy(err error) bool {
+	var se *msqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_BUSY
 }
 
 // dsn builds the driver's data source name. A "file:" URI with an escaped

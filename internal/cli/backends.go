@@ -26,6 +26,12 @@ var (
 	supportedStrategies = []string{"jwt", "database", "redis"}
 )
 
+// apiKeyBackend is the name of the API key backend, which the server
+// always adds after the --backends ones; no entry may take it. It has no
+// login, logout or refresh routes: keys are made through the API key
+// routes.
+const apiKeyBackend = "apikey"
+
 // defaultBackends is the default of --backends.
 const defaultBackends = "jwt=bearer+jwt,cookie=cookie+jwt"
 
@@ -34,7 +40,7 @@ const maxBackendName = 64
 
 // parseBackends parses a comma list of NAME=TRANSPORT+STRATEGY strictly: no
 // spaces, no empty entries, names of [a-z0-9_-] that are unique, and only
-// supported transports and strategies.
+// supported transports and strategies; the name apikey is reserved.
 func parseBackends(s string) ([]backendSpec, error) {
 	if s == "" {
 		return nil, fmt.Errorf("no backends; want NAME=TRANSPORT+STRATEGY[,...], as in %s", defaultBackends)
@@ -52,6 +58,9 @@ func parseBackends(s string) ([]backendSpec, error) {
 		}
 		if !validBackendName(name) {
 			return nil, fmt.Errorf("entry %d: backend name %q: want 1 to %d of a-z, 0-9, _ and -", i+1, name, maxBackendName)
+		}
+		if name == apiKeyBackend {
+			return nil, fmt.Errorf("entry %d: backend name %q is reserved for the API key backend, which is always on (last); pick another name", i+1, name)
 		}
 		if seen[name] {
 			return nil, fmt.Errorf("backend name %q appears twice", name)

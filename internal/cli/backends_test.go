@@ -35,6 +35,7 @@ func TestParseBackends(t *testing.T) {
 		"jwt=bearer+jwt,jwt=bearer+jwt", "jwt=Bearer+jwt", "jwt=bearer+JWT", "jwt=bearer+jwt+jwt",
 		"a=b=bearer+jwt", "jwt=apikey+jwt", "jwt=bearer+oauth", "jwt=cookie+Database", "jwt=Cookie+jwt",
 		"jwt=cookie+redis+jwt", "jwt=bearer+jwt,cookie=cookie+jwt,jwt=cookie+database",
+		"apikey=bearer+jwt", "jwt=bearer+jwt,apikey=bearer+database", // reserved for the API key backend
 		strings.Repeat("a", maxBackendName+1) + "=bearer+jwt",
 	} {
 		if got, err := parseBackends(in); err == nil {
@@ -76,7 +77,7 @@ func FuzzParseBackends(f *testing.F) {
 		}
 		seen := make(map[string]bool)
 		for _, b := range specs {
-			if !validBackendName(b.Name) || seen[b.Name] {
+			if !validBackendName(b.Name) || seen[b.Name] || b.Name == apiKeyBackend {
 				t.Fatalf("%q: accepted a bad or repeated name %q", s, b.Name)
 			}
 			seen[b.Name] = true

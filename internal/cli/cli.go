@@ -79,8 +79,10 @@ func ExitCode(err error) int {
 
 // A command is one subcommand.
 type command struct {
-	name     string // as typed, e.g. "users create"
-	args     string // its positional arguments, as help shows them, e.g. "KID"
+	name string // as typed, e.g. "users create"
+	// args are its positional arguments, as help shows them, e.g. "KID";
+	// a last one ending in "..." or "...]" takes any number ("[ROLE...]").
+	args     string
 	summary  string
 	settings []string
 	// flags defines the command's own flags and returns what runs it.
@@ -130,6 +132,26 @@ var commands = []*command{
 		flags:    usersCreateFlags,
 	},
 	{
+		name:     "users roles",
+		args:     "[ROLE...]",
+		summary:  "give a user exactly these roles (none: take them all away); prints the user's id, e-mail and roles",
+		settings: []string{"database-url"},
+		flags:    usersRolesFlags,
+	},
+	{
+		name:     "roles create",
+		args:     "NAME",
+		summary:  "create a role with the given permissions; prints it as JSON",
+		settings: []string{"database-url"},
+		flags:    rolesCreateFlags,
+	},
+	{
+		name:     "roles list",
+		summary:  "list the roles as JSON",
+		settings: []string{"database-url"},
+		flags:    noFlags(rolesList),
+	},
+	{
 		name:     "keys list",
 		summary:  "list the signing keys, newest first: kid, algorithm, created, state",
 		settings: keysSettings,
@@ -152,7 +174,7 @@ var commands = []*command{
 }
 
 // groups are the first words of commands that have subcommands.
-var groups = []string{"users", "keys"}
+var groups = []string{"users", "roles", "keys"}
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, opts options) error {
 	if opts.Getenv == nil {
@@ -216,8 +238,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		positional, args = append(positional, rest[0]), rest[1:]
 	}
 	want := strings.Fields(cmd.args)
+	variadic := len(want) > 0 && (strings.HasSuffix(want[len(want)-1], "...") || strings.HasSuffix(want[len(want)-1], "...]"))
+	if variadic {
+		want = want[:len(want)-1]
+	}
 	switch {
-	case len(positional) > len(want):
+	case len(positional) > len(want) && !variadic:
 		return usageErrorf("%s: unexpected argument %q (see 'gatehouse %s --help')", cmd.name, positional[len(want)], cmd.name)
 	case len(positional) < len(want):
 		return usageErrorf("%s: missing %s (see 'gatehouse %s --help')", cmd.name, want[len(positional)], cmd.name)
@@ -244,8 +270,12 @@ Gatehouse is an authentication server with the HTTP API of FastAPI Users.
 
 Commands:
 `)
+	width := 0
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-16s %s\n", strings.TrimSpace(c.name+" "+c.args), c.summary)
+		width = max(width, len(strings.TrimSpace(c.name+" "+c.args)))
+	}
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-*s  %s\n", width, strings.TrimSpace(c.name+" "+c.args), c.summary)
 	}
 	fmt.Fprint(w, `
 Run 'gatehouse <command> --help' for the flags a command takes.
@@ -268,9 +298,15 @@ environment variable, and the flag wins):
 func groupHelp(w io.Writer, group string) []string {
 	fmt.Fprintf(w, "Usage: gatehouse %s <command> [flags]\n\nCommands:\n", group)
 	var subs []string
+	width := 0
 	for _, c := range commands {
 		if sub, ok := strings.CutPrefix(c.name, group+" "); ok {
-			fmt.Fprintf(w, "  %-12s %s\n", strings.TrimSpace(sub+" "+c.args), c.summary)
+			width = max(width, len(strings.TrimSpace(sub+" "+c.args)))
+		}
+	}
+	for _, c := range commands {
+		if sub, ok := strings.CutPrefix(c.name, group+" "); ok {
+			fmt.Fprintf(w, "  %-*s  %s\n", width, strings.TrimSpace(sub+" "+c.args), c.summary)
 			subs = append(subs, sub)
 		}
 	}
@@ -307,12 +343,18 @@ func ownFlags(fs *flag.FlagSet, settingNames []string) []*flag.Flag {
 }
 
 func printOwnFlags(w io.Writer, fs *flag.FlagSet) {
+	var lefts, usages []string
+	width := 17
 	for _, f := range ownFlags(fs, allSettings) {
 		name, usage := flag.UnquoteUsage(f)
 		left := "--" + f.Name
 		if name != "" {
 			left += " " + name
 		}
-		fmt.Fprintf(w, "  %-17s  %s\n", left, usage)
+		lefts, usages = append(lefts, left), append(usages, usage)
+		width = max(width, len(left))
+	}
+	for i, left := range lefts {
+		fmt.Fprintf(w, "  %-*s  %s\n", width, left, usages[i])
 	}
 }

@@ -365,6 +365,8 @@ func TestHelp(t *testing.T) {
 		{"--refresh-absolute-ttl", "GATEHOUSE_REFRESH_ABSOLUTE_TTL"},
 		{"--refresh-grace", "GATEHOUSE_REFRESH_GRACE"},
 		{"--keep-sessions-on-password-change", "GATEHOUSE_KEEP_SESSIONS_ON_PASSWORD_CHANGE"},
+		{"--api-key-query", "GATEHOUSE_API_KEY_QUERY"},
+		{"--policies", "GATEHOUSE_POLICIES"},
 	}
 	for _, args := range [][]string{{"--help"}, {"-h"}, {"serve", "--help"}, {"serve", "-h"}} {
 		var stdout, stderr bytes.Buffer
@@ -394,8 +396,13 @@ func TestHelp(t *testing.T) {
 	}{
 		{[]string{"--help"}, []string{"serve", "migrate", "users create", "--email", "--superuser", "--verified", "--inactive"}},
 		{[]string{"migrate", "--help"}, []string{"--database-url", "GATEHOUSE_DATABASE_URL"}},
-		{[]string{"users", "create", "--help"}, []string{"--email", "--superuser", "--verified", "--inactive", "--database-url", "GATEHOUSE_DATABASE_URL", "--password-min-length", "GATEHOUSE_PASSWORD_MIN_LENGTH"}},
-		{[]string{"users", "--help"}, []string{"create"}},
+		{[]string{"users", "create", "--help"}, []string{"--email", "--superuser", "--verified", "--inactive", "--role ROLE", "--database-url", "GATEHOUSE_DATABASE_URL", "--password-min-length", "GATEHOUSE_PASSWORD_MIN_LENGTH"}},
+		{[]string{"users", "--help"}, []string{"create", "roles [ROLE...]"}},
+		{[]string{"--help"}, []string{"roles create NAME", "roles list", "users roles [ROLE...]", "--permission PERMISSION", "--description",
+			"apikey", "NAME: EXPRESSION"}},
+		{[]string{"roles", "--help"}, []string{"create NAME", "list"}},
+		{[]string{"roles", "create", "--help"}, []string{"roles create [flags] NAME", "--permission PERMISSION", "--description", "--database-url"}},
+		{[]string{"users", "roles", "-h"}, []string{"users roles [flags] [ROLE...]", "--email ADDRESS", "--database-url"}},
 		{[]string{"--help"}, []string{"keys list", "keys rotate", "keys retire KID", "--json", "--algorithm", "--force"}},
 		{[]string{"keys", "--help"}, []string{"list", "rotate", "retire KID"}},
 		{[]string{"keys", "retire", "--help"}, []string{"keys retire [flags] KID", "--force", "--database-url", "GATEHOUSE_SECRET", "GATEHOUSE_JWT_ALGORITHM", "--access-token-ttl"}},
@@ -439,6 +446,9 @@ func TestUsageErrors(t *testing.T) {
 		{"keys", "retire", "--", "a", "--force"},
 		{"keys", "retire", "a", "--bogus"},
 		{"keys", "list", "--password-min-length", "9"},
+		{"roles"},
+		{"roles", "delete"},
+		{"roles", "list", "--policies", "p.txt"},
 	} {
 		err := cli.RunWith(context.Background(), args, strings.NewReader(""), io.Discard, io.Discard, opts(env{}))
 		if code := cli.ExitCode(err); code != 2 {
@@ -467,6 +477,10 @@ func TestBadSettings(t *testing.T) {
 		{"backends bad name", []string{"--backends", "JWT=bearer+jwt"}, nil, "--backends"},
 		{"backends unsupported transport", nil, env{"GATEHOUSE_BACKENDS": "key=apikey+jwt"}, "supported: bearer, cookie"},
 		{"backends unsupported strategy", []string{"--backends", "db=bearer+sql"}, nil, "supported: jwt, database, redis"},
+		{"backends apikey reserved", []string{"--backends", "jwt=bearer+jwt,apikey=bearer+database"}, nil, "reserved"},
+		{"backends apikey reserved env", nil, env{"GATEHOUSE_BACKENDS": "apikey=bearer+jwt"}, "GATEHOUSE_BACKENDS"},
+		{"api key query bool", nil, env{"GATEHOUSE_API_KEY_QUERY": "sometimes"}, "GATEHOUSE_API_KEY_QUERY"},
+		{"policies missing", []string{"--policies", "/nonexistent/policies.txt"}, nil, "--policies"},
 		{"redis strategy without redis", []string{"--backends", "jwt=bearer+jwt,r=cookie+redis"}, nil, "--redis-url (GATEHOUSE_REDIS_URL)"},
 		{"redis strategy without redis names backends", nil, env{"GATEHOUSE_BACKENDS": "r=bearer+redis"}, "--backends (GATEHOUSE_BACKENDS)"},
 		{"redis url scheme", []string{"--redis-url", "http://127.0.0.1:6379"}, nil, "--redis-url"},
@@ -640,8 +654,8 @@ func TestUsersCreate(t *testing.T) {
 	if id, _ := u["id"].(string); len(id) != 36 {
 		t.Errorf("id = %v, want a UUID", u["id"])
 	}
-	if len(u) != 5 {
-		t.Errorf("output has keys %v, want id, email, is_active, is_superuser, is_verified", u)
+	if len(u) != 6 || u["roles"] == nil {
+		t.Errorf("output has keys %v, want id, email, is_active, is_superuser, is_verified, roles", u)
 	}
 	if strings.Contains(out, testPassword) || strings.Contains(out, "argon2") {
 		t.Error("the output shows the password or its hash")

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/authz"
 	"github.com/gatehouse/gatehouse/cookie"
 	"github.com/gatehouse/gatehouse/mail"
 )
@@ -30,6 +31,7 @@ type config struct {
 	RedisPrefix    string
 	Secret         string // "" when not configured
 	Backends       []backendSpec
+	APIKeyQuery    bool // the apikey backend also reads ?api_key=
 	JWTAlgorithm   string
 	JWTIssuer      string
 	AccessTokenTTL time.Duration
@@ -63,6 +65,10 @@ type config struct {
 	WebhookURL     string // "" when not configured; may hold a token
 	WebhookSecret  string
 	UserFields     []gatehouse.Field
+	// Policies answer POST /authorize, compiled from PoliciesFile when
+	// the settings are read; nil without --policies.
+	Policies     authz.CELPolicies
+	PoliciesFile string
 }
 
 // A setting is one row of the configuration table: a flag, its environment
@@ -153,9 +159,19 @@ var settings = []*setting{
 	{
 		flag: "backends", env: "GATEHOUSE_BACKENDS", def: defaultBackends, arg: "LIST",
 		usage: "auth backends, comma list of NAME=TRANSPORT+STRATEGY, tried in order; transports: " +
-			strings.Join(supportedTransports, ", ") + "; strategies: " + strings.Join(supportedStrategies, ", "),
+			strings.Join(supportedTransports, ", ") + "; strategies: " + strings.Join(supportedStrategies, ", ") +
+			"; the API key backend (X-API-Key header) is always tried last, under the reserved name " + apiKeyBackend,
 		parse: func(c *config, v string) (err error) {
 			c.Backends, err = parseBackends(v)
+			return err
+		},
+	},
+	{
+		flag: "api-key-query", env: "GATEHOUSE_API_KEY_QUERY", def: "false",
+		usage: "also accept API keys in the api_key query parameter (the X-API-Key header always works); " +
+			"keys in URLs end up in logs and browser history, so leave it off unless a client cannot send headers",
+		parse: func(c *config, v string) (err error) {
+			c.APIKeyQuery, err = strconv.ParseBool(v)
 			return err
 		},
 	},
@@ -478,6 +494,19 @@ var settings = []*setting{
 			" (time is RFC 3339); fields that are not required may be null",
 		parse: func(c *config, v string) (err error) {
 			c.UserFields, err = parseUserFields(v)
+			return err
+		},
+	},
+	{
+		flag: "policies", env: "GATEHOUSE_POLICIES", arg: "FILE", defDoc: "none (POST /authorize denies everything)",
+		usage: "file of CEL policies for POST /authorize, one per line as NAME: EXPRESSION (indented lines continue it; " +
+			"# comments); a request is allowed when any policy allows it. Compiled at start: a bad policy stops the server",
+		parse: func(c *config, v string) (err error) {
+			if v == "" {
+				return nil
+			}
+			c.Policies, err = loadPolicies(v)
+			c.PoliciesFile = v
 			return err
 		},
 	},

@@ -16,8 +16,8 @@ import (
 // that decides how long a retired key still verifies.
 var keysSettings = []string{"database-url", "secret", "jwt-algorithm", "access-token-ttl"}
 
-// openKeys opens and migrates the database for a 'keys' command.
-func openKeys(ctx context.Context, c *config) (*database, error) {
+// openMigrated opens and migrates the database for an admin command.
+func openMigrated(ctx context.Context, c *config) (*database, error) {
 	db, err := openDatabase(ctx, c.DB)
 	if err != nil {
 		return nil, err
@@ -41,7 +41,7 @@ type keyJSON struct {
 func keysListFlags(fs *flag.FlagSet) runFunc {
 	asJSON := fs.Bool("json", false, "print a JSON array of {kid, algorithm, created_at, state, retired_at}")
 	return func(ctx context.Context, c *config, cio cmdIO) error {
-		db, err := openKeys(ctx, c)
+		db, err := openMigrated(ctx, c)
 		if err != nil {
 			return err
 		}
@@ -99,7 +99,7 @@ func keysRotateFlags(fs *flag.FlagSet) runFunc {
 		if err := checkSecret(c, "keys rotate"); err != nil {
 			return err
 		}
-		db, err := openKeys(ctx, c)
+		db, err := openMigrated(ctx, c)
 		if err != nil {
 			return err
 		}
@@ -156,7 +156,7 @@ func keysRetireFlags(fs *flag.FlagSet) runFunc {
 	force := fs.Bool("force", false, "retire even the only active key of --jwt-algorithm (servers then generate a new one)")
 	return func(ctx context.Context, c *config, cio cmdIO) error {
 		kid := cio.args[0]
-		db, err := openKeys(ctx, c)
+		db, err := openMigrated(ctx, c)
 		if err != nil {
 			return err
 		}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/apikey"
 	"github.com/gatehouse/gatehouse/bearer"
 	"github.com/gatehouse/gatehouse/cookie"
 	"github.com/gatehouse/gatehouse/httpapi"
@@ -244,6 +245,17 @@ func newHandler(ctx context.Context, c *config, opts options, db *database, rdb 
 		}
 		backends = append(backends, gatehouse.Backend{Name: b.Name, Transport: t, Strategy: s})
 	}
+	// The API key backend comes last, so a request that also carries a
+	// token is authenticated by the token, and its name is reserved.
+	backends = append(backends, gatehouse.Backend{
+		Name:      apiKeyBackend,
+		Transport: apikey.Transport{AllowQuery: c.APIKeyQuery},
+		Strategy:  apikey.Strategy{Store: db.APIKeys},
+	})
+	if c.APIKeyQuery {
+		log.Warn("API keys are also accepted in the api_key query parameter; URLs end up in logs, proxies and browser history, " +
+			"so prefer the X-API-Key header and set GATEHOUSE_API_KEY_QUERY=false when every client sends it")
+	}
 	if c.Cookie.InsecureNoSecure && slices.ContainsFunc(c.Backends, func(b backendSpec) bool { return b.Transport == "cookie" }) {
 		log.Warn("the auth cookie lacks the Secure attribute, so browsers send it over plain HTTP; " +
 			"set GATEHOUSE_COOKIE_SECURE=true outside development")
@@ -287,6 +299,13 @@ func newHandler(ctx context.Context, c *config, opts options, db *database, rdb 
 	if len(c.UserFields) > 0 {
 		log.Info("custom user fields", "fields", formatUserFields(c.UserFields))
 	}
+	if c.PoliciesFile != "" {
+		names := make([]string, len(c.Policies))
+		for i, p := range c.Policies {
+			names[i] = p.Name()
+		}
+		log.Info("authorization policies for POST /authorize", "file", c.PoliciesFile, "policies", strings.Join(names, ","))
+	}
 	checks := map[string]func(context.Context) error{"database": db.Ping}
 	if rdb != nil {
 		checks["redis"] = rdb.Ping
@@ -299,6 +318,9 @@ func newHandler(ctx context.Context, c *config, opts options, db *database, rdb 
 		Logger:                       log,
 		Checks:                       checks,
 		Fields:                       c.UserFields,
+		Roles:                        db.Roles,
+		APIKeys:                      db.APIKeys,
+		Policies:                     c.Policies,
 	})
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("serve: %w", err)

@@ -16,6 +16,8 @@ type database struct {
 	Tokens      tokenStore
 	Sessions    sessionStore
 	Keys        gatehouse.KeyStore
+	Roles       gatehouse.RoleStore
+	APIKeys     gatehouse.APIKeyStore
 	Migrate     func(context.Context) ([]string, error)
 	Ping        func(context.Context) error
 	Close       func() error
@@ -52,6 +54,8 @@ func openDatabase(ctx context.Context, u dbURL) (*database, error) {
 			Tokens:      sqlite.NewTokenStore(db),
 			Sessions:    sqlite.NewSessionStore(db),
 			Keys:        sqlite.NewKeyStore(db),
+			Roles:       sqlite.NewRoleStore(db),
+			APIKeys:     sqlite.NewAPIKeyStore(db),
 			Migrate:     db.Migrate,
 			Ping:        db.Ping,
 			Close:       db.Close,
@@ -68,6 +72,8 @@ func openDatabase(ctx context.Context, u dbURL) (*database, error) {
 			Tokens:      postgres.NewTokenStore(db),
 			Sessions:    postgres.NewSessionStore(db),
 			Keys:        postgres.NewKeyStore(db),
+			Roles:       postgres.NewRoleStore(db),
+			APIKeys:     postgres.NewAPIKeyStore(db),
 			Migrate:     db.Migrate,
 			Ping:        db.Ping,
 			Close:       db.Close,

@@ -24,9 +24,15 @@ func usersCreateFlags(fs *flag.FlagSet) runFunc {
 	superuser := fs.Bool("superuser", false, "make the user a superuser")
 	verified := fs.Bool("verified", false, "mark the e-mail as verified")
 	inactive := fs.Bool("inactive", false, "create the user inactive (cannot log in)")
+	var roles stringList
+	fs.Var(&roles, "role", "give the user this `ROLE`, which must exist; repeat it for more")
 	return func(ctx context.Context, c *config, cio cmdIO) error {
 		if *email == "" {
 			return usageErrorf("users create: --email is required")
+		}
+		names := sortedSet(roles)
+		if err := checkRoleNames(names); err != nil {
+			return usageErrorf("users create: %v", err)
 		}
 		u := &gatehouse.User{
 			Email:       *email,
@@ -34,11 +40,14 @@ func usersCreateFlags(fs *flag.FlagSet) runFunc {
 			IsSuperuser: *superuser,
 			IsVerified:  *verified,
 		}
-		return usersCreate(ctx, c, cio, u)
+		return usersCreate(ctx, c, cio, u, names)
 	}
 }
 
-func usersCreate(ctx context.Context, c *config, cio cmdIO, u *gatehouse.User) error {
+// usersCreate creates u with the password read from standard input and
+// gives it the roles, which must exist; a user is created with all of
+// them or not at all.
+func usersCreate(ctx context.Context, c *config, cio cmdIO, u *gatehouse.User, roles []string) error {
 	if a, err := mail.ParseAddress(u.Email); err != nil || a.Address != u.Email {
 		return fmt.Errorf("users create: %q is not an e-mail address", u.Email)
 	}
@@ -62,6 +71,9 @@ func usersCreate(ctx context.Context, c *config, cio cmdIO, u *gatehouse.User) e
 	if _, err := db.Migrate(ctx); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
+	if err := checkRolesExist(ctx, db, roles); err != nil {
+		return fmt.Errorf("users create: %w", err)
+	}
 	hasher := &password.Hasher{Params: cio.opts.HashParams}
 	if u.HashedPassword, err = hasher.Hash(ctx, pw); err != nil {
 		return fmt.Errorf("users create: %w", err)
@@ -72,13 +84,23 @@ func usersCreate(ctx context.Context, c *config, cio cmdIO, u *gatehouse.User) e
 		}
 		return fmt.Errorf("users create: %w", err)
 	}
+	if len(roles) > 0 {
+		if err := db.Roles.SetUserRoles(ctx, u.ID, roles); err != nil {
+			// A role went away since it was checked: take the user back.
+			if derr := db.Users.DeleteUser(context.WithoutCancel(ctx), u.ID); derr != nil {
+				return fmt.Errorf("users create: give the roles: %w (and the user %s created without them could not be deleted: %v)", err, u.Email, derr)
+			}
+			return fmt.Errorf("users create: give the roles: %w", err)
+		}
+	}
 	out := struct {
 		ID          gatehouse.ID `json:"id"`
 		Email       string       `json:"email"`
 		IsActive    bool         `json:"is_active"`
 		IsSuperuser bool         `json:"is_superuser"`
 		IsVerified  bool         `json:"is_verified"`
-	}{u.ID, u.Email, u.IsActive, u.IsSuperuser, u.IsVerified}
+		Roles       []string     `json:"roles"`
+	}{u.ID, u.Email, u.IsActive, u.IsSuperuser, u.IsVerified, roles}
 	return json.NewEncoder(cio.stdout).Encode(out)
 }
 
