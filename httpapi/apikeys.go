@@ -51,14 +51,8 @@ func toAPIKeyJSON(k gatehouse.APIKey, withLastUse bool) apiKeyJSON {
 // permission the caller holds (or ScopeAPIKeys); a request made with a key
 // needs ScopeAPIKeys and can grant no more than its own scopes.
 func (a *api) createMyAPIKey(w http.ResponseWriter, r *http.Request) {
-	obj, err := a.readObject(w, r)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	auth, err := a.authenticate(r, a.user)
-	if err != nil {
-		a.writeError(w, r, err)
+	auth, obj, ok := a.readAuthed(w, r, a.user)
+	if !ok {
 		return
 	}
 	if scoped(auth) && !slices.Contains(auth.Principal.Scopes, ScopeAPIKeys) {
@@ -195,14 +189,8 @@ func scoped(auth *gatehouse.Auth) bool { return auth.Principal.Scopes != nil }
 // authorize answers POST /authorize {"action","resource":{…}} for other
 // services: the configured policies decide, deny by default.
 func (a *api) authorize(w http.ResponseWriter, r *http.Request) {
-	obj, err := a.readObject(w, r)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	auth, err := a.authenticate(r, a.user)
-	if err != nil {
-		a.writeError(w, r, err)
+	auth, obj, ok := a.readAuthed(w, r, a.user)
+	if !ok {
 		return
 	}
 	if obj.shapeErr != nil {

@@ -64,6 +64,24 @@ func (a *api) readDecoder(w http.ResponseWriter, r *http.Request) (*decoder, boo
 	return &decoder{obj: obj.fields}, true
 }
 
+// readAuthed reads a JSON body and authenticates, in FastAPI's order:
+// malformed JSON first (even without a token), then who asks (401/403),
+// leaving the body's shape and fields to be checked after any lookup the
+// route makes (shapeErr). It writes the error itself and returns false
+// when there is one.
+func (a *api) readAuthed(w http.ResponseWriter, r *http.Request, req gatehouse.Requirement) (*gatehouse.Auth, object, bool) {
+	obj, err := a.readObject(w, r)
+	var auth *gatehouse.Auth
+	if err == nil {
+		auth, err = a.authenticate(r, req)
+	}
+	if err != nil {
+		a.writeError(w, r, err)
+		return nil, object{}, false
+	}
+	return auth, obj, true
+}
+
 // done reports the decoder's problems, if any, as the answer; it returns
 // false when it wrote one.
 func (a *api) done(w http.ResponseWriter, r *http.Request, d *decoder) bool {

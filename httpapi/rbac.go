@@ -70,13 +70,8 @@ func (a *api) listRoles(w http.ResponseWriter, r *http.Request) {
 // createRole answers POST /roles: malformed JSON first, then who asks, then
 // the fields, as every route does.
 func (a *api) createRole(w http.ResponseWriter, r *http.Request) {
-	obj, err := a.readObject(w, r)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	if _, err := a.authenticate(r, a.superuser()); err != nil {
-		a.writeError(w, r, err)
+	_, obj, ok := a.readAuthed(w, r, a.superuser())
+	if !ok {
 		return
 	}
 	if obj.shapeErr != nil {
@@ -118,13 +113,8 @@ func (a *api) getRole(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) patchRole(w http.ResponseWriter, r *http.Request) {
-	obj, err := a.readObject(w, r)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	if _, err := a.authenticate(r, a.superuser()); err != nil {
-		a.writeError(w, r, err)
+	_, obj, ok := a.readAuthed(w, r, a.superuser())
+	if !ok {
 		return
 	}
 	if _, err := a.Roles.FindRole(r.Context(), r.PathValue("name")); err != nil {
