@@ -40,6 +40,11 @@ const (
 	CodeRoleAlreadyExists     Code = "ROLE_ALREADY_EXISTS"
 	CodeRoleNotFound          Code = "ROLE_NOT_FOUND"
 	CodeAPIKeyScopeNotAllowed Code = "API_KEY_SCOPE_NOT_ALLOWED"
+	// CodeOAuthLastLoginMethod refuses to unlink the only way a user
+	// without a usable password can log in.
+	CodeOAuthLastLoginMethod Code = "OAUTH_LAST_LOGIN_METHOD"
+	// CodeBadGateway answers when an identity provider fails.
+	CodeBadGateway Code = "BAD_GATEWAY"
 )
 
 // Generic codes. Their values are the contract's generic "detail" strings.

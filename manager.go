@@ -87,6 +87,14 @@ func (m *Manager) Authenticate(ctx context.Context, email, password string) (*Us
 		}
 		return nil, &Error{Code: CodeLoginBadCredentials}
 	}
+	if u.HashedPassword == NoPassword {
+		// Same work as a wrong password: whether an account has a
+		// password is nobody's business.
+		if dummy, derr := m.dummy(ctx); derr == nil {
+			m.Hasher.Verify(ctx, password, dummy)
+		}
+		return nil, &Error{Code: CodeLoginBadCredentials}
+	}
 	ok, rehash, err := m.Hasher.Verify(ctx, password, u.HashedPassword)
 	if err != nil {
 		return nil, err
@@ -111,6 +119,12 @@ func (m *Manager) dummy(ctx context.Context) (string, error) {
 		m.dummyHash, m.dummyErr = m.Hasher.Hash(ctx, rand.Text())
 	})
 	return m.dummyHash, m.dummyErr
+}
+
+// Registered runs the AfterRegister hook for a user created outside
+// Register, such as by a first login with an identity provider.
+func (m *Manager) Registered(ctx context.Context, u *User) error {
+	return m.hooks().AfterRegister(ctx, u)
 }
 
 // LoggedIn runs the AfterLogin hook; call it once a token was issued.

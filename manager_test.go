@@ -249,3 +249,25 @@ func TestFlowsDoTheSameWork(t *testing.T) {
 		}
 	}
 }
+
+// TestNoPasswordNeverMatches: a user without a password (made by a
+// provider login) fails password login like a wrong password, after the
+// same work.
+func TestNoPasswordNeverMatches(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	m, h := newManager(t)
+	u := &gatehouse.User{Email: "oauth@example.com", HashedPassword: gatehouse.NoPassword, IsActive: true}
+	if err := m.Users.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	for _, pw := range []string{"", "!", "password123"} {
+		before := h.verifies.Load()
+		if _, err := m.Authenticate(ctx, "oauth@example.com", pw); gatehouse.ErrorCode(err) != gatehouse.CodeLoginBadCredentials {
+			t.Fatalf("password %q: %v", pw, err)
+		}
+		if h.verifies.Load()-before != 1 {
+			t.Fatalf("password %q: not one hash's work", pw)
+		}
+	}
+}

@@ -20,6 +20,7 @@ type SQLDB struct {
 	Keys          gatehouse.KeyStore
 	Roles         gatehouse.RoleStore
 	APIKeys       gatehouse.APIKeyStore
+	OAuthAccounts gatehouse.OAuthAccountStore
 	SweepTokens   func(context.Context) (int64, error)
 	SweepSessions func(context.Context) (int64, error)
 	Ping          func(context.Context) error

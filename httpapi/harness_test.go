@@ -61,6 +61,7 @@ type stack struct {
 	sessions gatehouse.SessionStore
 	roles    gatehouse.RoleStore
 	apikeys  gatehouse.APIKeyStore
+	oauth    gatehouse.OAuthAccountStore
 	clock    *clock
 }
 
@@ -75,13 +76,13 @@ var engines = []engine{
 		db := sqlitetest.New(t)
 		db.Now = clk.Now
 		return &stack{sqlite.NewUserStore(db), sqlite.NewRevocations(db), sqlite.NewTokenStore(db), nil, sqlite.NewSessionStore(db),
-			sqlite.NewRoleStore(db), sqlite.NewAPIKeyStore(db), clk}
+			sqlite.NewRoleStore(db), sqlite.NewAPIKeyStore(db), sqlite.NewOAuthAccountStore(db), clk}
 	}},
 	{"postgres", func(t testing.TB, clk *clock) *stack {
 		db := postgrestest.New(t)
 		db.Now = clk.Now
 		return &stack{postgres.NewUserStore(db), postgres.NewRevocations(db), postgres.NewTokenStore(db), nil, postgres.NewSessionStore(db),
-			postgres.NewRoleStore(db), postgres.NewAPIKeyStore(db), clk}
+			postgres.NewRoleStore(db), postgres.NewAPIKeyStore(db), postgres.NewOAuthAccountStore(db), clk}
 	}},
 }
 
@@ -118,7 +119,9 @@ type options struct {
 	// authz turns roles and API keys on; policies answer /authorize.
 	authz    bool
 	policies authz.CELPolicies
-	maxBody  int64
+	// oauth, given the server's base URL, configures OAuth providers.
+	oauth   func(base string) map[string]httpapi.OAuthProvider
+	maxBody int64
 }
 
 // server is a running Gatehouse API on a real HTTP server.
@@ -192,6 +195,14 @@ func start(t testing.TB, st *stack, opt options) *server {
 		Hooks:     opt.hooks,
 		Tokens:    signer,
 	}
+	// The server starts first, so that OAuth callback URLs can name it.
+	var h http.Handler
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
+	t.Cleanup(ts.Close)
+	var providers map[string]httpapi.OAuthProvider
+	if opt.oauth != nil {
+		providers = opt.oauth(ts.URL)
+	}
 	h, wait, err := httpapi.NewForTest(httpapi.Config{
 		Manager:             m,
 		Authenticator:       auth,
@@ -201,13 +212,14 @@ func start(t testing.TB, st *stack, opt options) *server {
 		Roles:               when(opt.authz, st.roles),
 		APIKeys:             when(opt.authz, st.apikeys),
 		Policies:            opt.policies,
+		OAuth:               providers,
+		OAuthAccounts:       when(providers != nil, st.oauth),
+		Seal:                when(providers != nil, testSeal),
 		Logger:              slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewServer(h)
-	t.Cleanup(ts.Close)
 	return &server{t: t, URL: ts.URL, handler: h, wait: wait, stack: st, users: st.users, clock: st.clock, m: m}
 }
 
@@ -382,4 +394,24 @@ func when[T any](on bool, v T) T {
 	}
 	var zero T
 	return zero
+}
+
+// testSeal stands in for the server's AES-GCM sealing: reversible, and
+// visibly not the token.
+func testSeal(plain []byte) ([]byte, error) {
+	out := []byte("sealed:")
+	for i := len(plain) - 1; i >= 0; i-- {
+		out = append(out, plain[i])
+	}
+	return out, nil
+}
+
+// json2 decodes a JSON array of objects.
+func (r response) json2(t testing.TB) []map[string]any {
+	t.Helper()
+	var v []map[string]any
+	if err := json.Unmarshal([]byte(r.body), &v); err != nil {
+		t.Fatalf("body %q is not a JSON array: %v", r.body, err)
+	}
+	return v
 }

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/http"
 	"regexp"
+	"slices"
 	"time"
 
 	"github.com/gatehouse/gatehouse"
@@ -39,6 +40,14 @@ type Config struct {
 	APIKeys gatehouse.APIKeyStore
 	// Policies answer POST /authorize; with none, every request is denied.
 	Policies authz.CELPolicies
+
+	// OAuth turns login with identity providers on, one entry per
+	// provider name; OAuthAccounts keeps the linked accounts and Seal
+	// encrypts the providers' tokens before they are stored (nil: they are
+	// not stored).
+	OAuth         map[string]OAuthProvider
+	OAuthAccounts gatehouse.OAuthAccountStore
+	Seal          func(plain []byte) ([]byte, error)
 
 	// KeepSessionsOnPasswordChange keeps a user's other sessions alive
 	// when their password changes or is reset; by default they end.
@@ -92,6 +101,31 @@ func build(cfg Config) (*api, http.Handler, error) {
 		// Key scopes and policies are checked against the user's
 		// permissions, which come from the roles.
 		return nil, nil, errors.New("httpapi: Config.APIKeys and Config.Policies need Config.Roles")
+	}
+	if len(cfg.OAuth) > 0 && cfg.OAuthAccounts == nil {
+		return nil, nil, errors.New("httpapi: Config.OAuth needs Config.OAuthAccounts")
+	}
+	if len(cfg.OAuth) > 0 && !slices.ContainsFunc(cfg.Authenticator.Backends(), func(b gatehouse.Backend) bool {
+		_, noLogin := b.Strategy.(gatehouse.NoLogin)
+		return !noLogin
+	}) {
+		return nil, nil, errors.New("httpapi: Config.OAuth needs a backend with a login")
+	}
+	for name, p := range cfg.OAuth {
+		if !roleName.MatchString(name) || name == "associate" {
+			return nil, nil, fmt.Errorf("httpapi: invalid OAuth provider name %q", name)
+		}
+		if _, clash := cfg.Authenticator.Backend(name); clash {
+			return nil, nil, fmt.Errorf("httpapi: OAuth provider %q has the name of a backend", name)
+		}
+		if p.Flow == nil || p.CallbackURL == "" || p.AssociateCallbackURL == "" {
+			return nil, nil, fmt.Errorf("httpapi: OAuth provider %q needs a Flow and both callback URLs", name)
+		}
+		if p.Backend != "" {
+			if _, ok := cfg.Authenticator.Backend(p.Backend); !ok {
+				return nil, nil, fmt.Errorf("httpapi: OAuth provider %q: no backend %q", name, p.Backend)
+			}
+		}
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 1 << 20
@@ -154,6 +188,9 @@ func build(cfg Config) (*api, http.Handler, error) {
 		mux.HandleFunc("DELETE /users/me/api-keys/{key_id}", a.deleteMyAPIKey)
 		mux.HandleFunc("GET /users/{id}/api-keys", a.listUserAPIKeys)
 		mux.HandleFunc("DELETE /users/{id}/api-keys/{key_id}", a.deleteUserAPIKey)
+	}
+	if len(cfg.OAuth) > 0 {
+		a.mountOAuth(mux)
 	}
 	mux.HandleFunc("POST /auth/register", a.register)
 	mux.HandleFunc("POST /auth/request-verify-token", a.requestVerifyToken)

@@ -21,7 +21,8 @@ func openDB(t *testing.T, now func() time.Time) gatehousetest.SQLDB {
 		Users: postgres.NewUserStore(db), Tokens: tokens, Sessions: sessions,
 		Revocations: postgres.NewRevocations(db), Keys: postgres.NewKeyStore(db),
 		Roles: postgres.NewRoleStore(db), APIKeys: postgres.NewAPIKeyStore(db),
-		SweepTokens: tokens.Sweep, SweepSessions: sessions.Sweep, Ping: db.Ping, Close: db.Close,
+		OAuthAccounts: postgres.NewOAuthAccountStore(db), SweepTokens: tokens.Sweep,
+		SweepSessions: sessions.Sweep, Ping: db.Ping, Close: db.Close,
 	}
 }
 
@@ -72,12 +73,20 @@ func TestAPIKeyStore(t *testing.T) {
 	})
 }
 
+func TestOAuthAccountStore(t *testing.T) {
+	t.Parallel()
+	gatehousetest.TestOAuthAccountStore(t, func(t *testing.T) (gatehouse.UserStore, gatehouse.OAuthAccountStore) {
+		db := openDB(t, time.Now)
+		return db.Users, db.OAuthAccounts
+	})
+}
+
 // emptyDB makes a database with nothing in it, not even the migrations
 // table, and returns how a server opens it, with a pool of its own.
 func emptyDB(t *testing.T) func(context.Context) (gatehousetest.Migrator, error) {
 	db := postgrestest.New(t)
 	// Start over on the same database, from nothing.
-	if err := db.ExecForTest(t.Context(), `DROP TABLE api_keys, user_roles, roles, refresh_tokens, sessions, access_tokens, users, revoked_tokens, signing_keys, schema_migrations`); err != nil {
+	if err := db.ExecForTest(t.Context(), `DROP TABLE oauth_accounts, api_keys, user_roles, roles, refresh_tokens, sessions, access_tokens, users, revoked_tokens, signing_keys, schema_migrations`); err != nil {
 		t.Fatal(err)
 	}
 	connString := db.ConnStringForTest()

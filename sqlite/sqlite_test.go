@@ -27,7 +27,8 @@ func sqlDB(db *sqlite.DB) gatehousetest.SQLDB {
 		Users: sqlite.NewUserStore(db), Tokens: tokens, Sessions: sessions,
 		Revocations: sqlite.NewRevocations(db), Keys: sqlite.NewKeyStore(db),
 		Roles: sqlite.NewRoleStore(db), APIKeys: sqlite.NewAPIKeyStore(db),
-		SweepTokens: tokens.Sweep, SweepSessions: sessions.Sweep, Ping: db.Ping, Close: db.Close,
+		OAuthAccounts: sqlite.NewOAuthAccountStore(db), SweepTokens: tokens.Sweep,
+		SweepSessions: sessions.Sweep, Ping: db.Ping, Close: db.Close,
 	}
 }
 
@@ -94,6 +95,14 @@ func TestAPIKeyStore(t *testing.T) {
 	gatehousetest.TestAPIKeyStore(t, func(t *testing.T) (gatehouse.UserStore, gatehouse.APIKeyStore) {
 		db := openDB(t, time.Now)
 		return db.Users, db.APIKeys
+	})
+}
+
+func TestOAuthAccountStore(t *testing.T) {
+	t.Parallel()
+	gatehousetest.TestOAuthAccountStore(t, func(t *testing.T) (gatehouse.UserStore, gatehouse.OAuthAccountStore) {
+		db := openDB(t, time.Now)
+		return db.Users, db.OAuthAccounts
 	})
 }
 
