@@ -26,7 +26,7 @@ import (
 // is cancelled and the server has shut down. Errors are for the caller to
 // print; ExitCode tells the exit status.
 func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	return run(ctx, args, stdin, stdout, stderr, options{Getenv: os.Getenv})
+	return run(ctx, args, stdin, stdout, stderr, options{Getenv: os.Getenv, Environ: os.Environ})
 }
 
 // options are knobs that only tests turn.
@@ -34,6 +34,11 @@ type options struct {
 	// Getenv reads the environment; tests pass their own map so that they
 	// never change the process environment.
 	Getenv func(string) string
+	// Environ lists the environment as KEY=VALUE, as os.Environ does, for
+	// the settings whose names are not known in advance (the OAuth
+	// providers' GATEHOUSE_OAUTH_<NAME>_* variables); their values are
+	// read with Getenv. Nil: there are none.
+	Environ func() []string
 	// HashParams, when not zero, replaces the password hashing parameters
 	// (tests use cheap ones).
 	HashParams password.Params
@@ -85,6 +90,8 @@ type command struct {
 	args     string
 	summary  string
 	settings []string
+	// oauth: the command reads the GATEHOUSE_OAUTH_<NAME>_* variables.
+	oauth bool
 	// flags defines the command's own flags and returns what runs it.
 	flags func(fs *flag.FlagSet) runFunc
 }
@@ -117,6 +124,7 @@ var commands = []*command{
 		name:     "serve",
 		summary:  "migrate the database, then serve the HTTP API",
 		settings: allSettings,
+		oauth:    true,
 		flags:    noFlags(serve),
 	},
 	{
@@ -252,6 +260,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err != nil {
 		return err
 	}
+	if cmd.oauth {
+		if c.OAuth, err = parseOAuth(opts.Getenv, opts.Environ, c.Backends); err != nil {
+			return err
+		}
+	}
 	return exec(ctx, c, cmdIO{args: positional, stdin: stdin, stdout: stdout, stderr: stderr, opts: opts})
 }
 
@@ -284,6 +297,7 @@ Settings (flags go after the command; every flag can instead be set by its
 environment variable, and the flag wins):
 `)
 	printSettings(w, allSettings)
+	printOAuthHelp(w)
 	for _, c := range commands {
 		fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
 		c.flags(fs)
@@ -325,6 +339,9 @@ func commandHelp(w io.Writer, cmd *command, fs *flag.FlagSet) {
 	}
 	fmt.Fprint(w, "\nSettings (flag, environment variable, default; the flag wins):\n")
 	printSettings(w, cmd.settings)
+	if cmd.oauth {
+		printOAuthHelp(w)
+	}
 }
 
 // ownFlags returns the flags of fs that are not settings.

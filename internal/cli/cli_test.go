@@ -34,8 +34,17 @@ type env map[string]string
 
 func (e env) get(k string) string { return e[k] }
 
+// environ lists e as os.Environ does.
+func (e env) environ() []string {
+	var kv []string
+	for k, v := range e {
+		kv = append(kv, k+"="+v)
+	}
+	return kv
+}
+
 func opts(e env) cli.Options {
-	return cli.Options{Getenv: e.get, HashParams: cheap}
+	return cli.Options{Getenv: e.get, Environ: e.environ, HashParams: cheap}
 }
 
 // logBuffer collects what a command writes to stderr, safe for concurrent
@@ -408,6 +417,8 @@ func TestHelp(t *testing.T) {
 		{[]string{"keys", "retire", "--help"}, []string{"keys retire [flags] KID", "--force", "--database-url", "GATEHOUSE_SECRET", "GATEHOUSE_JWT_ALGORITHM", "--access-token-ttl"}},
 		{[]string{"keys", "rotate", "-h"}, []string{"--algorithm", "EdDSA, ES256 or RS256", "--database-url", "--secret"}},
 		{[]string{"keys", "list", "--help"}, []string{"--json", "--database-url"}},
+		{[]string{"--help"}, oauthHelp},
+		{[]string{"serve", "--help"}, oauthHelp},
 	} {
 		var stderr bytes.Buffer
 		if err := cli.RunWith(context.Background(), c.args, nil, io.Discard, &stderr, opts(env{})); err != nil {
@@ -420,6 +431,12 @@ func TestHelp(t *testing.T) {
 		}
 	}
 }
+
+// oauthHelp is what help says of the OAuth providers' variables.
+var oauthHelp = []string{"GATEHOUSE_OAUTH_<NAME>_CLIENT_ID", "GATEHOUSE_OAUTH_<NAME>_CLIENT_SECRET", "GATEHOUSE_OAUTH_<NAME>_ISSUER",
+	"GATEHOUSE_OAUTH_<NAME>_PROVIDER", "github or google", "GATEHOUSE_OAUTH_<NAME>_SCOPES", "GATEHOUSE_OAUTH_<NAME>_ASSOCIATE_BY_EMAIL",
+	"GATEHOUSE_OAUTH_<NAME>_BACKEND", "GATEHOUSE_OAUTH_<NAME>_RETURN_URLS", "PUBLIC_URL/auth/NAME/callback",
+	"PUBLIC_URL/auth/associate/NAME/callback"}
 
 func TestUsageErrors(t *testing.T) {
 	t.Parallel()
@@ -544,6 +561,16 @@ func TestBadSettings(t *testing.T) {
 		{"user fields name", []string{"--user-fields", "First:string"}, nil, "--user-fields"},
 		{"user fields duplicate", []string{"--user-fields", "a:string,a:int"}, nil, "twice"},
 		{"user fields suffix", []string{"--user-fields", "a:string:optional"}, nil, "--user-fields"},
+		{"oauth secret missing", nil, env{"GATEHOUSE_OAUTH_GOOGLE_CLIENT_ID": "id", "GATEHOUSE_OAUTH_GOOGLE_PROVIDER": "google"},
+			"GATEHOUSE_OAUTH_GOOGLE_CLIENT_SECRET"},
+		{"oauth name of a backend", []string{"--backends", "web=cookie+jwt"}, env{"GATEHOUSE_OAUTH_WEB_CLIENT_ID": "id",
+			"GATEHOUSE_OAUTH_WEB_CLIENT_SECRET": "tiny-secret-value", "GATEHOUSE_OAUTH_WEB_PROVIDER": "github"}, "GATEHOUSE_OAUTH_WEB_CLIENT_ID"},
+		{"oauth unknown provider", nil, env{"GATEHOUSE_OAUTH_X_CLIENT_ID": "id", "GATEHOUSE_OAUTH_X_CLIENT_SECRET": "tiny-secret-value",
+			"GATEHOUSE_OAUTH_X_PROVIDER": "gitlab"}, "GATEHOUSE_OAUTH_X_PROVIDER"},
+		{"oauth issuer and provider", nil, env{"GATEHOUSE_OAUTH_X_CLIENT_ID": "id", "GATEHOUSE_OAUTH_X_CLIENT_SECRET": "tiny-secret-value",
+			"GATEHOUSE_OAUTH_X_PROVIDER": "google", "GATEHOUSE_OAUTH_X_ISSUER": "https://idp.example.com"}, "GATEHOUSE_OAUTH_X_ISSUER"},
+		{"oauth backend", nil, env{"GATEHOUSE_OAUTH_X_CLIENT_ID": "id", "GATEHOUSE_OAUTH_X_CLIENT_SECRET": "tiny-secret-value",
+			"GATEHOUSE_OAUTH_X_PROVIDER": "github", "GATEHOUSE_OAUTH_X_BACKEND": "nope"}, "GATEHOUSE_OAUTH_X_BACKEND"},
 		{"log level", nil, env{"GATEHOUSE_LOG_LEVEL": "loud"}, "GATEHOUSE_LOG_LEVEL"},
 		{"log format", []string{"--log-format", "xml"}, nil, "--log-format"},
 	} {

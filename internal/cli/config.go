@@ -69,6 +69,10 @@ type config struct {
 	// the settings are read; nil without --policies.
 	Policies     authz.CELPolicies
 	PoliciesFile string
+
+	// OAuth are the identity providers of the GATEHOUSE_OAUTH_<NAME>_*
+	// variables (oauthconfig.go), sorted by name; read by serve only.
+	OAuth []oauthSpec
 }
 
 // A setting is one row of the configuration table: a flag, its environment

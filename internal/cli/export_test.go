@@ -12,3 +12,8 @@ type Options = options
 func RunWith(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, opts Options) error {
 	return run(ctx, args, stdin, stdout, stderr, opts)
 }
+
+// UnsealOAuthToken opens a provider token the server stored.
+func UnsealOAuthToken(secret string, sealed []byte) ([]byte, error) {
+	return unsealOAuthToken(secret, sealed)
+}

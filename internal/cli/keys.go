@@ -28,11 +28,15 @@ const sealInfo = "gatehouse signing-key seal v1"
 // which they may still sign with the key.
 const retiredKeySlack = time.Minute
 
-// sealVersion starts every sealed key, so that the format can change.
+// sealVersion starts every sealed value (keys, OAuth tokens), so that the
+// format can change.
 const sealVersion = 1
 
-func sealKey(secret string) (cipher.AEAD, error) {
-	key, err := hkdf.Key(sha256.New, []byte(secret), nil, sealInfo, 32)
+// newAEAD returns AES-256-GCM under the key HKDF-SHA256 derives from the
+// secret with the given info: one key per purpose (signing keys, OAuth
+// tokens), none of them the secret itself.
+func newAEAD(secret, info string) (cipher.AEAD, error) {
+	key, err := hkdf.Key(sha256.New, []byte(secret), nil, info, 32)
 	if err != nil {
 		return nil, err
 	}
@@ -43,34 +47,45 @@ func sealKey(secret string) (cipher.AEAD, error) {
 	return cipher.NewGCM(block)
 }
 
-// seal encrypts a private key with AES-256-GCM under a key derived from the
-// secret; the kid is additional data, so a sealed key cannot be moved to
-// another row.
-func seal(secret, kid string, plain []byte) ([]byte, error) {
-	aead, err := sealKey(secret)
-	if err != nil {
-		return nil, err
-	}
+// sealWith encrypts plain: a version byte, a random nonce, then the
+// ciphertext with its tag; ad is authenticated, not stored.
+func sealWith(aead cipher.AEAD, plain, ad []byte) []byte {
 	out := make([]byte, 1+aead.NonceSize(), 1+aead.NonceSize()+len(plain)+aead.Overhead())
 	out[0] = sealVersion
 	rand.Read(out[1:]) // never fails: crypto/rand panics instead
-	return aead.Seal(out, out[1:], plain, []byte(kid)), nil
+	return aead.Seal(out, out[1:], plain, ad)
 }
 
-func unseal(secret, kid string, sealed []byte) ([]byte, error) {
-	aead, err := sealKey(secret)
-	if err != nil {
-		return nil, err
-	}
+// openWith is the inverse of sealWith.
+func openWith(aead cipher.AEAD, sealed, ad []byte) ([]byte, error) {
 	if len(sealed) < 1+aead.NonceSize() || sealed[0] != sealVersion {
-		return nil, errors.New("unknown sealed key format")
+		return nil, errors.New("unknown sealed format")
 	}
 	nonce, box := sealed[1:1+aead.NonceSize()], sealed[1+aead.NonceSize():]
-	plain, err := aead.Open(nil, nonce, box, []byte(kid))
+	plain, err := aead.Open(nil, nonce, box, ad)
 	if err != nil {
 		return nil, errors.New("cannot unseal: was GATEHOUSE_SECRET changed?")
 	}
 	return plain, nil
+}
+
+// seal encrypts a private key with AES-256-GCM under a key derived from the
+// secret; the kid is additional data, so a sealed key cannot be moved to
+// another row.
+func seal(secret, kid string, plain []byte) ([]byte, error) {
+	aead, err := newAEAD(secret, sealInfo)
+	if err != nil {
+		return nil, err
+	}
+	return sealWith(aead, plain, []byte(kid)), nil
+}
+
+func unseal(secret, kid string, sealed []byte) ([]byte, error) {
+	aead, err := newAEAD(secret, sealInfo)
+	if err != nil {
+		return nil, err
+	}
+	return openWith(aead, sealed, []byte(kid))
 }
 
 // signingKeys returns the key that signs access tokens and the other keys

@@ -306,6 +306,16 @@ func newHandler(ctx context.Context, c *config, opts options, db *database, rdb 
 		}
 		log.Info("authorization policies for POST /authorize", "file", c.PoliciesFile, "policies", strings.Join(names, ","))
 	}
+	oauthProviders, err := newOAuth(ctx, c, secret, publicURL, log)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var seal func([]byte) ([]byte, error)
+	if oauthProviders != nil {
+		if seal, err = newOAuthSeal(secret); err != nil {
+			return nil, nil, nil, fmt.Errorf("serve: %w", err)
+		}
+	}
 	checks := map[string]func(context.Context) error{"database": db.Ping}
 	if rdb != nil {
 		checks["redis"] = rdb.Ping
@@ -321,6 +331,9 @@ func newHandler(ctx context.Context, c *config, opts options, db *database, rdb 
 		Roles:                        db.Roles,
 		APIKeys:                      db.APIKeys,
 		Policies:                     c.Policies,
+		OAuth:                        oauthProviders,
+		OAuthAccounts:                db.OAuth,
+		Seal:                         seal,
 	})
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("serve: %w", err)

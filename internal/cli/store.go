@@ -18,6 +18,7 @@ type database struct {
 	Keys        gatehouse.KeyStore
 	Roles       gatehouse.RoleStore
 	APIKeys     gatehouse.APIKeyStore
+	OAuth       gatehouse.OAuthAccountStore
 	Migrate     func(context.Context) ([]string, error)
 	Ping        func(context.Context) error
 	Close       func() error
@@ -56,6 +57,7 @@ func openDatabase(ctx context.Context, u dbURL) (*database, error) {
 			Keys:        sqlite.NewKeyStore(db),
 			Roles:       sqlite.NewRoleStore(db),
 			APIKeys:     sqlite.NewAPIKeyStore(db),
+			OAuth:       sqlite.NewOAuthAccountStore(db),
 			Migrate:     db.Migrate,
 			Ping:        db.Ping,
 			Close:       db.Close,
@@ -74,6 +76,7 @@ func openDatabase(ctx context.Context, u dbURL) (*database, error) {
 			Keys:        postgres.NewKeyStore(db),
 			Roles:       postgres.NewRoleStore(db),
 			APIKeys:     postgres.NewAPIKeyStore(db),
+			OAuth:       postgres.NewOAuthAccountStore(db),
 			Migrate:     db.Migrate,
 			Ping:        db.Ping,
 			Close:       db.Close,
