@@ -24,7 +24,7 @@ func oauthServer(t *testing.T, e engine) (*server, *oauthtest.Provider) {
 	}
 	s := newServer(t, e, options{backends: []string{"jwt=bearer+jwt", "cookie=cookie+jwt"}, oauth: func(base string) map[string]httpapi.OAuthProvider {
 		out := map[string]httpapi.OAuthProvider{}
-		for _, name := range []string{"idp", "linking"} {
+		for _, name := range []string{"idp", "linking", "browser"} {
 			cb, assoc := base+"/auth/"+name+"/callback", base+"/auth/associate/"+name+"/callback"
 			idp.SetClient(name+"-client", name+"-secret", cb, assoc)
 			p, err := oauth.NewOIDC(context.Background(), oauth.OIDCConfig{
@@ -35,7 +35,7 @@ func oauthServer(t *testing.T, e engine) (*server, *oauthtest.Provider) {
 			}
 			out[name] = httpapi.OAuthProvider{
 				Flow:                 &oauth.Flow{Provider: p, Signer: signer, Key: []byte("pkce derivation key, at least 32 bytes")},
-				Backend:              "jwt",
+				Backend:              map[bool]string{true: "cookie", false: "jwt"}[name == "browser"],
 				CallbackURL:          cb,
 				AssociateCallbackURL: assoc,
 				AssociateByEmail:     name == "linking",
@@ -222,4 +222,55 @@ func TestOAuthEmailCollisionAndLinking(t *testing.T) {
 			t.Fatalf("unlink: %d %s", res.status, res.body)
 		}
 	})
+}
+
+// TestOAuthBrowserFlow: with ?redirect=true the API sends the browser to
+// the provider and, after the callback, back to an allow-listed page with
+// the login cookie set.
+func TestOAuthBrowserFlow(t *testing.T) {
+	s, idp := oauthServer(t, engines[0])
+	idp.AddUser("sub-dora", "dora@example.com", true)
+	// Redirects are looked at, not followed.
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	get := func(path, cookie string) response {
+		req, _ := http.NewRequest("GET", s.URL+path, nil)
+		if cookie != "" {
+			req.AddCookie(&http.Cookie{Name: "fastapiusersoauthcsrf", Value: cookie})
+		}
+		r, err := noFollow.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Body.Close()
+		return response{status: r.StatusCode, header: r.Header}
+	}
+	res := get("/auth/browser/authorize?redirect=true&return_to=https://app.example/welcome", "")
+	if res.status != 302 || !strings.HasPrefix(res.header.Get("Location"), idp.Issuer) {
+		t.Fatalf("authorize: %d %q", res.status, res.header.Get("Location"))
+	}
+	c, err := http.ParseSetCookie(res.header.Get("Set-Cookie"))
+	if err != nil || c.Name != "fastapiusersoauthcsrf" {
+		t.Fatalf("CSRF cookie %q", res.header.Get("Set-Cookie"))
+	}
+	cbURL, err := url.Parse(idp.Login(t, res.header.Get("Location"), "sub-dora"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb := get(cbURL.RequestURI(), c.Value)
+	if cb.status != 302 || cb.header.Get("Location") != "https://app.example/welcome" {
+		t.Fatalf("callback: %d %q %s", cb.status, cb.header.Get("Location"), cb.body)
+	}
+	var session string
+	for _, raw := range cb.header.Values("Set-Cookie") {
+		if c, err := http.ParseSetCookie(raw); err == nil && c.Name == "gatehouse_auth" && c.HttpOnly && c.Secure {
+			session = c.Value
+		}
+	}
+	if res := s.send("GET", "/users/me", credential{"Cookie", "gatehouse_auth=" + session}); res.status != 200 || !strings.Contains(res.body, "dora@example.com") {
+		t.Fatalf("the login cookie does not work: %d %s", res.status, res.body)
+	}
+	// A bearer backend has no answer a redirect could carry.
+	if res := s.do("GET", "/auth/idp/authorize?redirect=true&return_to=https://app.example/welcome", "", "", ""); res.status != 422 {
+		t.Fatalf("return_to with a bearer backend: %d", res.status)
+	}
 }
