@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gatehouse/gatehouse"
@@ -205,37 +206,32 @@ func build(cfg Config) (*api, http.Handler, error) {
 	mux.HandleFunc("DELETE /users/{id}", a.deleteUser)
 	mux.HandleFunc("GET /healthz", a.healthz)
 	mux.HandleFunc("GET /readyz", a.readyz)
-	return a, Recover(cfg.Logger)(a.headers(a.route(mux))), nil
+	mux.HandleFunc("/", a.notFound(mux))
+	return a, Recover(cfg.Logger)(a.headers(mux)), nil
 }
 
-// route answers requests no pattern matches with the contract's JSON 404
-// and 405 bodies instead of ServeMux's plain-text ones.
-func (a *api) route(mux *http.ServeMux) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, pattern := mux.Handler(r); pattern != "" {
-			mux.ServeHTTP(w, r)
+// notFound answers what no other pattern takes, as the "/" pattern, with
+// the contract's JSON 404 or, when the path exists for other methods, 405
+// and Allow. Routing stays a single lookup for every matched request; the
+// extra lookups happen only here.
+func (a *api) notFound(mux *http.ServeMux) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var allow []string
+		for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+			probe := r.Clone(r.Context())
+			probe.Method = m
+			if _, pattern := mux.Handler(probe); pattern != "/" && pattern != "" {
+				allow = append(allow, m)
+			}
+		}
+		if len(allow) == 0 {
+			a.writeError(w, r, &gatehouse.Error{Code: gatehouse.CodeNotFound})
 			return
 		}
-		rec := &statusRecorder{header: make(http.Header)}
-		mux.ServeHTTP(rec, r)
-		code := gatehouse.CodeNotFound
-		if rec.status == http.StatusMethodNotAllowed {
-			code = gatehouse.CodeMethodNotAllowed
-			w.Header().Set("Allow", rec.header.Get("Allow"))
-		}
-		a.writeError(w, r, &gatehouse.Error{Code: code})
-	})
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		a.writeError(w, r, &gatehouse.Error{Code: gatehouse.CodeMethodNotAllowed})
+	}
 }
-
-// statusRecorder keeps only what ServeMux's fallback handlers write.
-type statusRecorder struct {
-	header http.Header
-	status int
-}
-
-func (s *statusRecorder) Header() http.Header         { return s.header }
-func (s *statusRecorder) Write(b []byte) (int, error) { return len(b), nil }
-func (s *statusRecorder) WriteHeader(status int)      { s.status = status }
 
 // headers sets what every answer of an auth service needs: user data and
 // tokens must not be cached, and content types must not be sniffed.
