@@ -110,6 +110,7 @@ type Authenticator struct {
 	onError  func(http.ResponseWriter, *http.Request, error)
 	csrf     *http.CrossOriginProtection
 	sessions *Sessions
+	observe  func(backend, outcome string)
 }
 
 // NewAuthenticator returns an Authenticator over the given backends, tried
@@ -196,6 +197,26 @@ func (a *Authenticator) Backend(name string) (*Backend, bool) {
 	return nil, false
 }
 
+// Outcomes of a token check, as Authenticate reports them to the func set by
+// SetObserver.
+const (
+	TokenValid       = "valid"       // the token names an existing user
+	TokenInvalid     = "invalid"     // unknown, expired or revoked token, ended session, or the user is gone
+	TokenUnavailable = "unavailable" // the token could not be checked (a store is down): the request fails closed
+)
+
+// SetObserver makes Authenticate call f once for each backend whose
+// transport found a credential and whose strategy checked it, with the
+// backend's name and TokenValid, TokenInvalid or TokenUnavailable: metrics
+// see how each strategy fares without the Authenticator knowing about them.
+// Requests without a credential for a backend are not reported to it, nor is
+// a cross-site request refused before its token is looked up.
+//
+// f runs on the request's goroutine, concurrently for concurrent requests,
+// and must be quick. Like the other setters, SetObserver is not safe to call
+// while requests are being served: call it before. nil removes the observer.
+func (a *Authenticator) SetObserver(f func(backend, outcome string)) { a.observe = f }
+
 // SetErrorHandler sets what writes the answer when Require refuses a
 // request. The default is WriteError.
 func (a *Authenticator) SetErrorHandler(h func(http.ResponseWriter, *http.Request, error)) {
@@ -235,17 +256,21 @@ func (a *Authenticator) Authenticate(r *http.Request) (*Auth, error) {
 			var u *User
 			u, err = a.users.FindUserByID(ctx, p.UserID)
 			if err == nil {
+				a.report(b, TokenValid)
 				return &Auth{User: u, Backend: b, Token: token, Principal: p}, nil
 			}
 		}
 		switch ErrorCode(err) {
 		case CodeUnauthorized, CodeNotFound:
+			a.report(b, TokenInvalid)
 		case CodeUnavailable:
 			unavailable = err
+			a.report(b, TokenUnavailable)
 		default:
 			// An unexpected failure cannot tell us who this is: fail closed,
 			// but as unavailable, not as an internal error with details.
 			unavailable = &Error{Code: CodeUnavailable, Err: err}
+			a.report(b, TokenUnavailable)
 		}
 	}
 	if forbidden != nil {
@@ -255,6 +280,12 @@ func (a *Authenticator) Authenticate(r *http.Request) (*Auth, error) {
 		return nil, unavailable
 	}
 	return nil, &Error{Code: CodeUnauthorized}
+}
+
+func (a *Authenticator) report(b *Backend, outcome string) {
+	if a.observe != nil {
+		a.observe(b.Name, outcome)
+	}
 }
 
 // Requirement says what Require demands of the user.

@@ -41,10 +41,10 @@ func TestManagerAuthenticate(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	m, h := newManager(t)
-	if _, err := m.Register(ctx, gatehouse.UserCreate{Email: "alice@example.com", Password: "password123"}); err != nil {
+	if _, err := m.Register(ctx, gatehouse.UserCreate{Email: "alice@example.com", Password: "lantern-orbit-123"}); err != nil {
 		t.Fatal(err)
 	}
-	inactive, err := m.Register(ctx, gatehouse.UserCreate{Email: "off@example.com", Password: "password123"})
+	inactive, err := m.Register(ctx, gatehouse.UserCreate{Email: "off@example.com", Password: "lantern-orbit-123"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,12 +55,12 @@ func TestManagerAuthenticate(t *testing.T) {
 		name, email, pw string
 		want            gatehouse.Code
 	}{
-		{"ok", "alice@example.com", "password123", ""},
-		{"case-insensitive e-mail", "ALICE@EXAMPLE.COM", "password123", ""},
-		{"wrong password", "alice@example.com", "password124", gatehouse.CodeLoginBadCredentials},
+		{"ok", "alice@example.com", "lantern-orbit-123", ""},
+		{"case-insensitive e-mail", "ALICE@EXAMPLE.COM", "lantern-orbit-123", ""},
+		{"wrong password", "alice@example.com", "lantern-orbit-124", gatehouse.CodeLoginBadCredentials},
 		// The unknown e-mail still costs a hash: the count below checks it.
-		{"unknown e-mail", "nobody@example.com", "password123", gatehouse.CodeLoginBadCredentials},
-		{"inactive", "off@example.com", "password123", gatehouse.CodeLoginBadCredentials},
+		{"unknown e-mail", "nobody@example.com", "lantern-orbit-123", gatehouse.CodeLoginBadCredentials},
+		{"inactive", "off@example.com", "lantern-orbit-123", gatehouse.CodeLoginBadCredentials},
 	} {
 		before := h.verifies.Load()
 		_, err := m.Authenticate(ctx, tc.email, tc.pw)
@@ -108,7 +108,7 @@ func TestManagerHooks(t *testing.T) {
 	m, _ := newManager(t)
 	hooks := &recordingHooks{}
 	m.Hooks = hooks
-	u, err := m.Register(ctx, gatehouse.UserCreate{Email: "a@example.com", Password: "password123"})
+	u, err := m.Register(ctx, gatehouse.UserCreate{Email: "a@example.com", Password: "lantern-orbit-123"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +133,7 @@ func TestManagerHooks(t *testing.T) {
 		}
 	}
 	// A veto from BeforeDelete stops the delete.
-	admin, _ := m.Register(ctx, gatehouse.UserCreate{Email: "admin@example.com", Password: "password123"})
+	admin, _ := m.Register(ctx, gatehouse.UserCreate{Email: "admin@example.com", Password: "lantern-orbit-123"})
 	admin, _ = m.Update(ctx, admin, gatehouse.UserChange{IsSuperuser: &yes}, false)
 	if err := m.Delete(ctx, admin); err == nil {
 		t.Fatal("BeforeDelete's veto was ignored")
@@ -147,8 +147,8 @@ func TestManagerCodes(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	m, _ := newManager(t)
-	a, _ := m.Register(ctx, gatehouse.UserCreate{Email: "a@example.com", Password: "password123"})
-	m.Register(ctx, gatehouse.UserCreate{Email: "b@example.com", Password: "password123"})
+	a, _ := m.Register(ctx, gatehouse.UserCreate{Email: "a@example.com", Password: "lantern-orbit-123"})
+	m.Register(ctx, gatehouse.UserCreate{Email: "b@example.com", Password: "lantern-orbit-123"})
 	short, taken := "short", "B@example.com"
 	for _, tc := range []struct {
 		name   string
@@ -156,7 +156,7 @@ func TestManagerCodes(t *testing.T) {
 		code   gatehouse.Code
 		reason string
 	}{
-		{"register taken", second(m.Register(ctx, gatehouse.UserCreate{Email: "A@EXAMPLE.com", Password: "password123"})), gatehouse.CodeRegisterUserAlreadyExists, ""},
+		{"register taken", second(m.Register(ctx, gatehouse.UserCreate{Email: "A@EXAMPLE.com", Password: "lantern-orbit-123"})), gatehouse.CodeRegisterUserAlreadyExists, ""},
 		{"register short", second(m.Register(ctx, gatehouse.UserCreate{Email: "c@example.com", Password: "short"})), gatehouse.CodeRegisterInvalidPassword, "Password should be at least 8 characters"},
 		{"update short", second(m.Update(ctx, a, gatehouse.UserChange{Password: &short}, true)), gatehouse.CodeUpdateUserInvalidPassword, "Password should be at least 8 characters"},
 		{"update taken", second(m.Update(ctx, a, gatehouse.UserChange{Email: &taken}, true)), gatehouse.CodeUpdateUserEmailAlreadyExists, ""},
@@ -209,7 +209,7 @@ func TestFlowsDoTheSameWork(t *testing.T) {
 	ctx := context.Background()
 	m, hasher := newManager(t)
 	for _, email := range []string{"alice@example.com", "off@example.com", "done@example.com"} {
-		if _, err := m.Register(ctx, gatehouse.UserCreate{Email: email, Password: "password123"}); err != nil {
+		if _, err := m.Register(ctx, gatehouse.UserCreate{Email: email, Password: "lantern-orbit-123"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -261,7 +261,7 @@ func TestNoPasswordNeverMatches(t *testing.T) {
 	if err := m.Users.CreateUser(ctx, u); err != nil {
 		t.Fatal(err)
 	}
-	for _, pw := range []string{"", "!", "password123"} {
+	for _, pw := range []string{"", "!", "lantern-orbit-123"} {
 		before := h.verifies.Load()
 		if _, err := m.Authenticate(ctx, "oauth@example.com", pw); gatehouse.ErrorCode(err) != gatehouse.CodeLoginBadCredentials {
 			t.Fatalf("password %q: %v", pw, err)

@@ -226,6 +226,12 @@ func newJar(name, path string, maxAge time.Duration, domain string, secure bool)
 // requests authenticated by this transport must be checked for forgery.
 func (*Transport) Ambient() bool { return true }
 
+// OpenAPISecurityScheme describes where the credential is read, as an
+// OpenAPI Security Scheme Object, for API documents (httpapi).
+func (t *Transport) OpenAPISecurityScheme() map[string]any {
+	return map[string]any{"type": "apiKey", "in": "cookie", "name": t.access.name}
+}
+
 // Credential returns the value of the configured cookie. The name is
 // matched exactly (case matters) in every Cookie header of r; cookies of
 // other names are skipped, malformed or not. ok is false when the cookie

@@ -4,13 +4,14 @@ import "net/http"
 
 // NewForTest is New, plus a function that waits until every flow running
 // after its answer (forgot-password, request-verify-token) has finished, so
-// tests can check what a flow did without sleeping.
-func NewForTest(cfg Config) (http.Handler, func(), error) {
+// tests can check what a flow did without sleeping, and the patterns of the
+// route table the mux is mounted from.
+func NewForTest(cfg Config) (h http.Handler, wait func(), patterns []string, err error) {
 	a, h, err := build(cfg)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	wait := func() {
+	wait = func() {
 		for range cap(a.flows) {
 			a.flows <- struct{}{}
 		}
@@ -18,5 +19,8 @@ func NewForTest(cfg Config) (http.Handler, func(), error) {
 			<-a.flows
 		}
 	}
-	return h, wait, nil
+	for _, rt := range a.routes() {
+		patterns = append(patterns, rt.method+" "+rt.path)
+	}
+	return h, wait, patterns, nil
 }

@@ -19,7 +19,7 @@ func fuzzServer(f *testing.F) (*server, string) {
 func serve(t *testing.T, s *server, r *http.Request, allowed ...int) {
 	t.Helper()
 	rec := httptest.NewRecorder()
-	s.handler.ServeHTTP(rec, r)
+	s.contract.wrap(t, s.handler).ServeHTTP(rec, r)
 	ok := false
 	for _, st := range allowed {
 		ok = ok || rec.Code == st

@@ -122,18 +122,25 @@ type options struct {
 	// oauth, given the server's base URL, configures OAuth providers.
 	oauth   func(base string) map[string]httpapi.OAuthProvider
 	maxBody int64
+	// services sets ForwardAuth, JWKS, Docs and Metrics to stand-ins.
+	services bool
 }
 
 // server is a running Gatehouse API on a real HTTP server.
 type server struct {
-	t       testing.TB
-	URL     string
-	handler http.Handler
-	wait    func() // until background flows are done
-	stack   *stack
-	users   gatehouse.UserStore
-	clock   *clock
-	m       *gatehouse.Manager
+	t   testing.TB
+	URL string
+	// handler is the API itself, unchecked (for benchmarks); requests to
+	// URL are checked against its OpenAPI document, and in-process
+	// requests can be with contract.wrap.
+	handler  http.Handler
+	contract *contract
+	patterns []string // the route table's
+	wait     func()   // until background flows are done
+	stack    *stack
+	users    gatehouse.UserStore
+	clock    *clock
+	m        *gatehouse.Manager
 }
 
 func newServer(t testing.TB, e engine, opt options) *server {
@@ -191,7 +198,7 @@ func start(t testing.TB, st *stack, opt options) *server {
 	m := &gatehouse.Manager{
 		Users:     st.users,
 		Hasher:    &password.Hasher{Params: cheap},
-		Passwords: &password.Policy{},
+		Passwords: &password.Policy{SkipBlocklist: true}, // the tests use passwords like "password123"
 		Hooks:     opt.hooks,
 		Tokens:    signer,
 	}
@@ -203,7 +210,7 @@ func start(t testing.TB, st *stack, opt options) *server {
 	if opt.oauth != nil {
 		providers = opt.oauth(ts.URL)
 	}
-	h, wait, err := httpapi.NewForTest(httpapi.Config{
+	api, wait, patterns, err := httpapi.NewForTest(httpapi.Config{
 		Manager:             m,
 		Authenticator:       auth,
 		RequireVerification: opt.requireVerification,
@@ -216,11 +223,17 @@ func start(t testing.TB, st *stack, opt options) *server {
 		OAuthAccounts:       when(providers != nil, st.oauth),
 		Seal:                when(providers != nil, testSeal),
 		Logger:              slog.New(slog.NewTextHandler(io.Discard, nil)),
+		ForwardAuth:         when(opt.services, standIn("", "")),
+		JWKS:                when(opt.services, standIn("application/json", `{"keys":[]}`)),
+		Docs:                when(opt.services, standIn("text/html; charset=utf-8", "<!doctype html><title>API</title>")),
+		Metrics:             when(opt.services, standIn("text/plain; version=0.0.4; charset=utf-8", "up 1\n")),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &server{t: t, URL: ts.URL, handler: h, wait: wait, stack: st, users: st.users, clock: st.clock, m: m}
+	c := loadContract(t, api)
+	h = c.wrap(t, api)
+	return &server{t: t, URL: ts.URL, handler: api, contract: c, patterns: patterns, wait: wait, stack: st, users: st.users, clock: st.clock, m: m}
 }
 
 func newTransport(t testing.TB, name string, clk *clock) gatehouse.Transport {
@@ -384,6 +397,17 @@ func (s *server) user(email string, superuser, verified, active bool) (id, token
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// standIn is a handler answering 200 with a fixed body, in place of the
+// optional handlers of the Config.
+func standIn(contentType, body string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if contentType != "" {
+			w.Header().Set("Content-Type", contentType)
+		}
+		io.WriteString(w, body)
+	})
+}
 
 func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
 

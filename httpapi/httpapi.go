@@ -58,6 +58,16 @@ type Config struct {
 	// Checks name the service's dependencies and check that each is
 	// reachable, for GET /readyz ("database": db.Ping, say).
 	Checks map[string]func(context.Context) error
+
+	// Optional handlers, served as given (behind the same no-store and
+	// nosniff headers) and documented in GET /openapi.json when set.
+	// ForwardAuth answers GET /auth/forward for reverse proxies; JWKS
+	// GET /.well-known/jwks.json; Docs GET /docs and everything under
+	// /docs/ (the page's assets); Metrics GET /metrics.
+	ForwardAuth http.Handler
+	JWKS        http.Handler
+	Docs        http.Handler
+	Metrics     http.Handler
 }
 
 type api struct {
@@ -67,6 +77,8 @@ type api struct {
 	flows  chan struct{}         // slots for flows running after their answer
 	// resolver finds what an authenticated request may do.
 	resolver *authz.Resolver
+	// document is GET /openapi.json, rendered once from the route table.
+	document []byte
 }
 
 // maxBackgroundFlows bounds the flows that run after their answer; beyond
@@ -155,57 +167,16 @@ func build(cfg Config) (*api, http.Handler, error) {
 	cfg.Authenticator.SetErrorHandler(a.writeError)
 	a.resolver = &authz.Resolver{Roles: cfg.Roles, OnError: a.writeError, Logger: cfg.Logger}
 
+	routes := a.routes()
+	doc, err := a.openAPI(routes)
+	if err != nil {
+		return nil, nil, fmt.Errorf("httpapi: rendering the OpenAPI document: %w", err)
+	}
+	a.document = doc
 	mux := http.NewServeMux()
-	sessions := cfg.Authenticator.Sessions() != nil
-	for _, b := range cfg.Authenticator.Backends() {
-		if _, ok := b.Strategy.(gatehouse.NoLogin); ok {
-			continue // API keys: made through the API-key routes, not by logging in
-		}
-		mux.HandleFunc("POST /auth/"+b.Name+"/login", a.login(b.Name))
-		mux.HandleFunc("POST /auth/"+b.Name+"/logout", a.logout(b.Name))
-		if sessions {
-			mux.HandleFunc("POST /auth/"+b.Name+"/refresh", a.refresh(b.Name))
-		}
+	for _, rt := range routes {
+		mux.Handle(rt.method+" "+rt.path, rt.handler)
 	}
-	if sessions {
-		mux.HandleFunc("GET /users/me/sessions", a.listMySessions)
-		mux.HandleFunc("DELETE /users/me/sessions", a.endMyOtherSessions)
-		mux.HandleFunc("DELETE /users/me/sessions/{sid}", a.endMySession)
-		mux.HandleFunc("GET /users/{id}/sessions", a.listUserSessions)
-		mux.HandleFunc("DELETE /users/{id}/sessions", a.endUserSessions)
-	}
-	if cfg.Roles != nil {
-		mux.HandleFunc("GET /roles", a.listRoles)
-		mux.HandleFunc("POST /roles", a.createRole)
-		mux.HandleFunc("GET /roles/{name}", a.getRole)
-		mux.HandleFunc("PATCH /roles/{name}", a.patchRole)
-		mux.HandleFunc("DELETE /roles/{name}", a.deleteRole)
-		mux.HandleFunc("PUT /users/{id}/roles", a.setUserRoles)
-		mux.HandleFunc("POST /authorize", a.authorize)
-	}
-	if cfg.APIKeys != nil {
-		mux.HandleFunc("POST /users/me/api-keys", a.createMyAPIKey)
-		mux.HandleFunc("GET /users/me/api-keys", a.listMyAPIKeys)
-		mux.HandleFunc("DELETE /users/me/api-keys/{key_id}", a.deleteMyAPIKey)
-		mux.HandleFunc("GET /users/{id}/api-keys", a.listUserAPIKeys)
-		mux.HandleFunc("DELETE /users/{id}/api-keys/{key_id}", a.deleteUserAPIKey)
-	}
-	if len(cfg.OAuth) > 0 {
-		a.mountOAuth(mux)
-	}
-	mux.HandleFunc("POST /auth/register", a.register)
-	mux.HandleFunc("POST /auth/request-verify-token", a.requestVerifyToken)
-	mux.HandleFunc("POST /auth/verify", a.verify)
-	mux.HandleFunc("POST /auth/forgot-password", a.forgotPassword)
-	mux.HandleFunc("POST /auth/reset-password", a.resetPassword)
-	mux.HandleFunc("GET /users/me", a.getMe)
-	mux.HandleFunc("PATCH /users/me", a.patchMe)
-	mux.HandleFunc("GET /users", a.listUsers)
-	mux.HandleFunc("GET /users/{id}", a.getUser)
-	mux.HandleFunc("PATCH /users/{id}", a.patchUser)
-	mux.HandleFunc("DELETE /users/{id}", a.deleteUser)
-	mux.HandleFunc("GET /healthz", a.healthz)
-	mux.HandleFunc("GET /readyz", a.readyz)
 	mux.HandleFunc("/", a.notFound(mux))
 	return a, Recover(cfg.Logger)(a.headers(mux)), nil
 }
@@ -242,6 +213,11 @@ func (a *api) headers(next http.Handler) http.Handler {
 		h.Set("X-Content-Type-Options", "nosniff")
 		next.ServeHTTP(w, r)
 	})
+}
+
+func (a *api) serveDocument(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(a.document)
 }
 
 func (a *api) healthz(w http.ResponseWriter, r *http.Request) {

@@ -8,21 +8,30 @@ import (
 	"github.com/gatehouse/gatehouse/pages"
 )
 
-// Handler is mounted beside the API (here a stand-in for httpapi.New's
-// handler), on the paths the links in the mails open and the page's own
-// script and stylesheet.
+// Handler is mounted beside the API on each of its patterns. Here a
+// stand-in answers for the API (httpapi.New in a real program) that nobody
+// is logged in, so the account page sends the browser to log in first.
 func ExampleHandler() {
-	api := http.NotFoundHandler() // httpapi.New(...) in a real program
-	p := pages.Handler(pages.Config{AppName: "Example"})
-
+	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		fmt.Fprint(w, `{"detail":"Unauthorized"}`)
+	})
+	cfg := pages.Config{
+		API:           api,
+		CookieBackend: "cookie",
+		CSRFKey:       []byte("derive me from the server's secret with HKDF"),
+		AppName:       "Example",
+	}
+	p := pages.Handler(cfg)
 	mux := http.NewServeMux()
+	for _, pattern := range pages.Patterns(cfg) {
+		mux.Handle(pattern, p)
+	}
 	mux.Handle("/", api)
-	mux.Handle("GET /verify", p)
-	mux.Handle("GET /reset-password", p)
-	mux.Handle("GET /pages/", p)
 
 	rec := httptest.NewRecorder()
-	mux.ServeHTTP(rec, httptest.NewRequest("GET", "/reset-password?token=abc", nil))
-	fmt.Println(rec.Code, rec.Header().Get("Referrer-Policy"), rec.Header().Get("Cache-Control"))
-	// Output: 200 no-referrer no-store
+	mux.ServeHTTP(rec, httptest.NewRequest("GET", "/account", nil))
+	fmt.Println(rec.Code, rec.Header().Get("Location"))
+	// Output: 303 /login?next=%2Faccount
 }

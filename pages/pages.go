@@ -1,19 +1,43 @@
-// Package pages serves the two pages that the links in Gatehouse's mails
-// open: GET /verify (confirm an e-mail address) and GET /reset-password
-// (choose a new password).
+// Package pages serves Gatehouse's account pages: log in, register, forgot
+// and reset a password, verify an e-mail address, the account page
+// (profile, password, sessions, API keys, linked OAuth accounts) and log
+// out.
 //
-// The pages are plain, accessible HTML that work without CSS. The token
-// travels in the link's query string (?token=...) and is read by a small
-// script in the browser, which posts it as JSON to the API's
-// /auth/verify or /auth/reset-password and shows the answer; the token never
-// appears in the HTML the server sends. Every response forbids referrers
-// (the URL holds the token), framing and inline scripts.
+// The pages are server-rendered HTML forms that work without JavaScript
+// (there is none) and without CSS. They hold no account logic of their
+// own: each form POST is checked for cross-site request forgery, then
+// turned into an in-process request to the JSON API (httpapi.New's
+// handler), whose answer decides what the browser sees. A success is a 303
+// redirect (POST, then GET); a failure re-renders the form with a message
+// for the API's error code and the API's status code. The cookies the API
+// sets (the login's auth and refresh cookies) are passed on to the
+// browser, so the pages log a browser in through a cookie backend of the
+// API, the one named by Config.CookieBackend.
 //
-//	mux.Handle("/", api) // httpapi
-//	p := pages.Handler(pages.Config{AppName: "Example"})
-//	mux.Handle("GET /verify", p)
-//	mux.Handle("GET /reset-password", p)
-//	mux.Handle("GET /pages/", p)
+// Every form carries a CSRF token: a random value in an HttpOnly,
+// SameSite=Strict cookie, and its HMAC under Config.CSRFKey in a hidden
+// field. A POST whose token is missing or wrong, or that the browser marks
+// as cross-site (net/http's CrossOriginProtection), gets a 403 page and
+// reaches no API route. Every answer carries a strict Content Security
+// Policy (no scripts at all, the page's own stylesheet, forms posting to
+// the same origin only), forbids framing and referrers (the links of the
+// mails hold tokens in their query string), and pages are not cached.
+//
+// The links in the mails (/verify?token=…, /reset-password?token=…) open a
+// form holding the token in a hidden field: nothing happens on GET, as
+// mail scanners follow links, until the user presses the button.
+//
+// Wiring, next to the API on one mux (Patterns lists the routes):
+//
+//	api, _ := httpapi.New(httpapi.Config{ /* with a cookie backend "cookie" */ })
+//	key, _ := hkdf.Key(sha256.New, secret, nil, "gatehouse pages csrf v1", 32)
+//	cfg := pages.Config{API: api, CookieBackend: "cookie", CSRFKey: key, AppName: "Example"}
+//	p := pages.Handler(cfg)
+//	mux := http.NewServeMux()
+//	for _, pattern := range pages.Patterns(cfg) {
+//		mux.Handle(pattern, p)
+//	}
+//	mux.Handle("/", api)
 package pages
 
 import (
@@ -22,104 +46,178 @@ import (
 	"embed"
 	"encoding/hex"
 	"fmt"
-	"html/template"
 	"io/fs"
 	"net/http"
 	"path"
+	"regexp"
 	"strings"
 	"time"
 )
 
-// Config configures the pages.
+// Config configures the pages. API and CSRFKey are required.
 type Config struct {
-	// AppName is shown in the titles and headings; default "Gatehouse".
+	// API is the JSON API the pages front (httpapi.New's handler), called
+	// in process with paths at its root ("/auth/register").
+	API http.Handler
+	// CookieBackend names the API's cookie backend: the login page posts
+	// to /auth/CookieBackend/login, the account page refreshes through
+	// /auth/CookieBackend/refresh and logs out through
+	// /auth/CookieBackend/logout. Empty, there is no way to keep a browser
+	// logged in, so /login, /account and /logout are not served; the
+	// pages of the mails' links and /register, /forgot-password are.
+	CookieBackend string
+	// CSRFKey signs the CSRF tokens: at least 32 bytes, secret, and used
+	// for nothing else (derive it from the server's secret with HKDF).
+	CSRFKey []byte
+	// InsecureCookies drops the Secure attribute and the "__Host-" prefix
+	// of the CSRF cookie, for development over plain HTTP. It must match
+	// the API's cookie backend, whose cookies browsers otherwise drop
+	// anyway.
+	InsecureCookies bool
+	// AppName is shown in titles and headings; default "Gatehouse".
 	AppName string
-	// APIPrefix is the path the API routes are mounted under on the same
-	// origin: the pages post to APIPrefix+"/auth/verify" and
-	// APIPrefix+"/auth/reset-password". Default "" (the API at the root).
-	// It must be empty or a path beginning with "/"; the pages' Content
-	// Security Policy allows requests to their own origin only.
-	APIPrefix string
+	// PathPrefix is where browsers see the server (and so the pages and
+	// the API), when a reverse proxy mounts it under a path such as
+	// "/auth-server"; it is put in front of every link, form action and
+	// redirect. Default "" (the root). It must be empty or a clean path.
+	PathPrefix string
+	// OAuthProviders are the identity providers the login page offers
+	// ("Log in with NAME"); their login must answer with CookieBackend's
+	// cookies. The button opens /auth/NAME/authorize?redirect=true.
+	OAuthProviders []string
+	// OAuthReturnURL is the absolute URL the providers' browser flow
+	// returns to after a login (typically the public URL of /account); it
+	// must be one of each provider's return URLs. Empty, the flow ends on
+	// the API's answer to the callback.
+	OAuthReturnURL string
 }
 
-// Paths of the static files the pages load. They are relative in the HTML
-// ("pages/app.js"), so the pages also work when mounted under a prefix
-// with http.StripPrefix.
+// StylesheetPath is the path of the pages' only static file, relative to
+// PathPrefix.
+const StylesheetPath = "/pages/app.css"
+
+// Paths of the pages, relative to PathPrefix.
 const (
-	ScriptPath     = "/pages/app.js"
-	StylesheetPath = "/pages/app.css"
+	LoginPath          = "/login"
+	RegisterPath       = "/register"
+	ForgotPasswordPath = "/forgot-password"
+	ResetPasswordPath  = "/reset-password"
+	VerifyPath         = "/verify"
+	AccountPath        = "/account"
+	LogoutPath         = "/logout"
 )
 
-// contentSecurityPolicy allows only the pages' own script and stylesheet,
-// requests to their own origin, and no framing.
-const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; " +
-	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+// contentSecurityPolicy allows the pages' own stylesheet and images, forms
+// posting to their own origin, and nothing else: no script runs.
+const contentSecurityPolicy = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; " +
+	"frame-ancestors 'none'; base-uri 'none'"
+
+// maxFormBytes caps a form body; the largest form holds a few fields.
+const maxFormBytes = 64 << 10
 
 //go:embed assets
 var assets embed.FS
 
-var templates = template.Must(template.New("").ParseFS(assets, "assets/*.html"))
+// providerName is what a provider name must look like to go into a URL
+// path unescaped (httpapi accepts no other).
+var providerName = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,62}$`)
 
-// page is what a page template sees.
-type page struct {
-	AppName  string
-	Endpoint string // where the script posts
+// Patterns returns the ServeMux patterns of the routes Handler(cfg)
+// serves: GET (which covers HEAD) and POST of each page, GET of the
+// stylesheet. Mount the handler on each, beside the API.
+func Patterns(cfg Config) []string {
+	pages := []string{RegisterPath, ForgotPasswordPath, ResetPasswordPath, VerifyPath}
+	if cfg.CookieBackend != "" {
+		pages = append(pages, LoginPath, AccountPath, LogoutPath)
+	}
+	var out []string
+	for _, p := range pages {
+		out = append(out, "GET "+p, "POST "+p)
+	}
+	return append(out, "GET "+StylesheetPath)
 }
 
-// static is an embedded file served as it is.
-type static struct {
-	body        []byte
-	contentType string
-	etag        string
-}
-
+// handler serves the pages.
 type handler struct {
-	mux *http.ServeMux
+	cfg    Config
+	prefix string
+	mux    *http.ServeMux
+	csrf   *csrf
+	// origin refuses POSTs the browser marks as cross-site, before the
+	// token is even looked at.
+	origin *http.CrossOriginProtection
 }
 
-// Handler returns a handler serving GET (and HEAD) /verify,
-// /reset-password, /pages/app.js and /pages/app.css; any other path is 404.
-// It panics if cfg.APIPrefix is not a path, as bad configuration must fail
+// Handler returns the handler of the routes that Patterns lists; other
+// paths are 404. It panics on a bad Config, as bad configuration must fail
 // at start and never per request.
 func Handler(cfg Config) http.Handler {
+	if cfg.API == nil {
+		panic("pages: Config.API is required")
+	}
+	if len(cfg.CSRFKey) < 32 {
+		panic("pages: Config.CSRFKey needs at least 32 bytes")
+	}
 	if cfg.AppName == "" {
 		cfg.AppName = "Gatehouse"
 	}
-	prefix := strings.TrimSuffix(cfg.APIPrefix, "/")
+	prefix := strings.TrimSuffix(cfg.PathPrefix, "/")
 	if prefix != "" && (!strings.HasPrefix(prefix, "/") || strings.HasPrefix(prefix, "//") ||
 		strings.ContainsFunc(prefix, badPrefixRune) || path.Clean(prefix) != prefix) {
-		panic(fmt.Sprintf("pages: Config.APIPrefix must be empty or a clean path such as /api, got %q", cfg.APIPrefix))
+		panic(fmt.Sprintf("pages: Config.PathPrefix must be empty or a clean path such as /auth, got %q", cfg.PathPrefix))
+	}
+	if cfg.CookieBackend != "" && !providerName.MatchString(cfg.CookieBackend) {
+		panic(fmt.Sprintf("pages: Config.CookieBackend %q is not a backend name", cfg.CookieBackend))
+	}
+	for _, p := range cfg.OAuthProviders {
+		if !providerName.MatchString(p) {
+			panic(fmt.Sprintf("pages: Config.OAuthProviders: %q is not a provider name", p))
+		}
+	}
+	if len(cfg.OAuthProviders) > 0 && cfg.CookieBackend == "" {
+		panic("pages: Config.OAuthProviders needs Config.CookieBackend: the login page offers them")
+	}
+	if cfg.OAuthReturnURL != "" && !strings.HasPrefix(cfg.OAuthReturnURL, "https://") && !strings.HasPrefix(cfg.OAuthReturnURL, "http://") {
+		panic(fmt.Sprintf("pages: Config.OAuthReturnURL must be an absolute http(s) URL, got %q", cfg.OAuthReturnURL))
 	}
 
-	mux := http.NewServeMux()
-	for _, p := range []struct{ path, tmpl, endpoint string }{
-		{"/verify", "verify.html", "/auth/verify"},
-		{"/reset-password", "reset-password.html", "/auth/reset-password"},
-	} {
-		var buf bytes.Buffer
-		if err := templates.ExecuteTemplate(&buf, p.tmpl, page{AppName: cfg.AppName, Endpoint: prefix + p.endpoint}); err != nil {
-			panic("pages: " + err.Error()) // the embedded templates are broken
-		}
-		mux.Handle("GET "+p.path, servePage(buf.Bytes()))
+	h := &handler{
+		cfg:    cfg,
+		prefix: prefix,
+		mux:    http.NewServeMux(),
+		csrf:   newCSRF(cfg.CSRFKey, !cfg.InsecureCookies),
+		origin: http.NewCrossOriginProtection(),
 	}
-	for _, s := range []struct{ path, file, contentType string }{
-		{ScriptPath, "assets/app.js", "text/javascript; charset=utf-8"},
-		{StylesheetPath, "assets/app.css", "text/css; charset=utf-8"},
-	} {
-		body, err := fs.ReadFile(assets, s.file)
-		if err != nil {
-			panic("pages: " + err.Error())
-		}
-		sum := sha256.Sum256(body)
-		mux.Handle("GET "+s.path, &static{body: body, contentType: s.contentType, etag: `"` + hex.EncodeToString(sum[:16]) + `"`})
+	h.mux.HandleFunc("GET "+RegisterPath, h.getRegister)
+	h.mux.HandleFunc("POST "+RegisterPath, h.post(h.postRegister))
+	h.mux.HandleFunc("GET "+ForgotPasswordPath, h.getForgot)
+	h.mux.HandleFunc("POST "+ForgotPasswordPath, h.post(h.postForgot))
+	h.mux.HandleFunc("GET "+ResetPasswordPath, h.getReset)
+	h.mux.HandleFunc("POST "+ResetPasswordPath, h.post(h.postReset))
+	h.mux.HandleFunc("GET "+VerifyPath, h.getVerify)
+	h.mux.HandleFunc("POST "+VerifyPath, h.post(h.postVerify))
+	if cfg.CookieBackend != "" {
+		h.mux.HandleFunc("GET "+LoginPath, h.getLogin)
+		h.mux.HandleFunc("POST "+LoginPath, h.post(h.postLogin))
+		h.mux.HandleFunc("GET "+AccountPath, h.getAccount)
+		h.mux.HandleFunc("POST "+AccountPath, h.post(h.postAccount))
+		h.mux.HandleFunc("GET "+LogoutPath, h.getLogout)
+		h.mux.HandleFunc("POST "+LogoutPath, h.post(h.postLogout))
 	}
-	return &handler{mux: mux}
+	body, err := fs.ReadFile(assets, "assets/app.css")
+	if err != nil {
+		panic("pages: " + err.Error()) // the embedded files are broken
+	}
+	sum := sha256.Sum256(body)
+	h.mux.Handle("GET "+StylesheetPath, &static{body: body, contentType: "text/css; charset=utf-8", etag: `"` + hex.EncodeToString(sum[:16]) + `"`})
+	h.mux.HandleFunc("/", h.notFound)
+	return h
 }
 
-// badPrefixRune reports the runes an API prefix cannot hold: those that
+// badPrefixRune reports the runes a path prefix cannot hold: those that
 // would end the path or that browsers read as a slash.
 func badPrefixRune(r rune) bool {
-	return r <= ' ' || r == 0x7f || r == '?' || r == '#' || r == '\\'
+	return r <= ' ' || r == 0x7f || r == '?' || r == '#' || r == '\\' || r == '"' || r == '<' || r == '>'
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -131,15 +229,18 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.mux.ServeHTTP(w, r)
 }
 
-// servePage serves a rendered page. It is the same for every token, which
-// only the browser reads.
-func servePage(body []byte) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		h.Set("Content-Type", "text/html; charset=utf-8")
-		h.Set("Cache-Control", "no-store")
-		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))
-	})
+// notFound answers paths (and methods) the pages do not serve with a page,
+// rather than the mux's plain text.
+func (h *handler) notFound(w http.ResponseWriter, r *http.Request) {
+	h.render(w, r, http.StatusNotFound, "message", &view{Title: "Page not found",
+		Message: "There is no page at this address."})
+}
+
+// static is an embedded file served as it is.
+type static struct {
+	body        []byte
+	contentType string
+	etag        string
 }
 
 // ServeHTTP serves a static file, revalidated by its ETag.

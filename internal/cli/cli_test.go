@@ -56,7 +56,7 @@ type logBuffer struct {
 	once      sync.Once
 }
 
-var listeningRE = regexp.MustCompile(`listening on (http://[^\s"\\]+)`)
+var listeningRE = regexp.MustCompile(`listening on (https?://[^\s"\\]+)`)
 
 func newLogBuffer() *logBuffer { return &logBuffer{listening: make(chan string, 1)} }
 
@@ -376,6 +376,14 @@ func TestHelp(t *testing.T) {
 		{"--keep-sessions-on-password-change", "GATEHOUSE_KEEP_SESSIONS_ON_PASSWORD_CHANGE"},
 		{"--api-key-query", "GATEHOUSE_API_KEY_QUERY"},
 		{"--policies", "GATEHOUSE_POLICIES"},
+		{"--metrics", "GATEHOUSE_METRICS"},
+		{"--rate-limit", "GATEHOUSE_RATE_LIMIT"},
+		{"--trusted-proxies", "GATEHOUSE_TRUSTED_PROXIES"},
+		{"--audit-retention", "GATEHOUSE_AUDIT_RETENTION"},
+		{"--forward-auth-policies", "GATEHOUSE_FORWARD_AUTH_POLICIES"},
+		{"--pprof-addr", "GATEHOUSE_PPROF_ADDR"},
+		{"--tls-cert", "GATEHOUSE_TLS_CERT"},
+		{"--tls-key", "GATEHOUSE_TLS_KEY"},
 	}
 	for _, args := range [][]string{{"--help"}, {"-h"}, {"serve", "--help"}, {"serve", "-h"}} {
 		var stdout, stderr bytes.Buffer

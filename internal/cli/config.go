@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	netmail "net/mail"
+	"net/netip"
 	"net/url"
 	"path"
 	"slices"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/authz"
+	"github.com/gatehouse/gatehouse/clientip"
 	"github.com/gatehouse/gatehouse/cookie"
 	"github.com/gatehouse/gatehouse/mail"
 )
@@ -53,6 +55,13 @@ type config struct {
 	PublicURL      string // "" means http:// + the listen address; for links in mails
 	LogLevel       slog.Level
 	LogFormat      string
+	Metrics        bool // GET /metrics
+	RateLimit      bool
+	TrustedProxies []netip.Prefix
+	AuditRetention time.Duration // 0: keep forever
+	PprofAddr      string        // "" when profiling is off
+	TLSCert        string        // "" when serving plain HTTP
+	TLSKey         string
 
 	// Account flows: e-mail verification and password reset.
 	VerifyTokenTTL time.Duration
@@ -69,6 +78,9 @@ type config struct {
 	// the settings are read; nil without --policies.
 	Policies     authz.CELPolicies
 	PoliciesFile string
+	// ForwardPolicies decide GET /auth/forward; nil: any active user.
+	ForwardPolicies     authz.CELPolicies
+	ForwardPoliciesFile string
 
 	// OAuth are the identity providers of the GATEHOUSE_OAUTH_<NAME>_*
 	// variables (oauthconfig.go), sorted by name; read by serve only.
@@ -515,6 +527,20 @@ var settings = []*setting{
 		},
 	},
 	{
+		flag: "forward-auth-policies", env: "GATEHOUSE_FORWARD_AUTH_POLICIES", arg: "FILE",
+		defDoc: "none (GET /auth/forward lets every active user through)",
+		usage: "file of CEL policies, in the format of --policies, that GET /auth/forward asks with action \"forward\" and " +
+			"resource {method, scheme, host, path, query}; a forwarded request passes when any policy allows it",
+		parse: func(c *config, v string) (err error) {
+			if v == "" {
+				return nil
+			}
+			c.ForwardPolicies, err = loadPolicies(v)
+			c.ForwardPoliciesFile = v
+			return err
+		},
+	},
+	{
 		flag: "log-level", env: "GATEHOUSE_LOG_LEVEL", def: "info", arg: "LEVEL",
 		usage: "debug, info, warn or error",
 		parse: func(c *config, v string) error {
@@ -534,6 +560,77 @@ var settings = []*setting{
 			c.LogFormat = v
 			return nil
 		},
+	},
+	{
+		flag: "rate-limit", env: "GATEHOUSE_RATE_LIMIT", def: "on", arg: "on|off",
+		usage: "throttle login, registration, verification, password reset, refresh and failed token or API-key attempts " +
+			"per client address and per account (in Redis when --redis-url is set, shared by every instance; else in memory); " +
+			"over the limit: 429 TOO_MANY_REQUESTS with Retry-After",
+		parse: func(c *config, v string) error {
+			switch strings.ToLower(v) {
+			case "on", "true":
+				c.RateLimit = true
+			case "off", "false":
+				c.RateLimit = false
+			default:
+				return fmt.Errorf("want on or off, got %q", v)
+			}
+			return nil
+		},
+	},
+	{
+		flag: "trusted-proxies", env: "GATEHOUSE_TRUSTED_PROXIES", arg: "LIST", defDoc: "none (the peer address is the client)",
+		usage: "comma list of addresses or CIDR ranges of reverse proxies whose X-Forwarded-For names the client; " +
+			"from any other peer the header is ignored, so clients cannot pick the address they are throttled by",
+		parse: func(c *config, v string) (err error) {
+			if v == "" {
+				return nil
+			}
+			c.TrustedProxies, err = clientip.ParsePrefixes(v)
+			return err
+		},
+	},
+	{
+		flag: "audit-retention", env: "GATEHOUSE_AUDIT_RETENTION", def: "2160h", arg: "DURATION",
+		usage: "how long security events stay in the audit log (GET /audit); older ones are pruned; 0 keeps them forever",
+		parse: func(c *config, v string) (err error) {
+			c.AuditRetention, err = parseNonNegativeDuration(v)
+			return err
+		},
+	},
+	{
+		flag: "metrics", env: "GATEHOUSE_METRICS", def: "true",
+		usage: "serve Prometheus metrics at GET /metrics (requests by route and status, logins by outcome, " +
+			"token verifications by backend, password hash durations, rate-limit rejections)",
+		parse: func(c *config, v string) (err error) {
+			c.Metrics, err = strconv.ParseBool(v)
+			return err
+		},
+	},
+	{
+		flag: "pprof-addr", env: "GATEHOUSE_PPROF_ADDR", arg: "HOST:PORT", defDoc: "none (profiling off)",
+		usage: "serve Go's net/http/pprof profiles on this separate address; keep it private (loopback or an internal network), " +
+			"as profiles reveal the program's internals",
+		parse: func(c *config, v string) error {
+			if v == "" {
+				return nil
+			}
+			if _, _, err := net.SplitHostPort(v); err != nil {
+				return err
+			}
+			c.PprofAddr = v
+			return nil
+		},
+	},
+	{
+		flag: "tls-cert", env: "GATEHOUSE_TLS_CERT", arg: "FILE", defDoc: "none (plain HTTP)",
+		usage: "serve HTTPS with this PEM certificate chain (needs --tls-key); pages then send Strict-Transport-Security",
+		parse: func(c *config, v string) error { c.TLSCert = v; return nil },
+	},
+	{
+		flag: "tls-key", env: "GATEHOUSE_TLS_KEY", arg: "FILE", defDoc: "none",
+		usage: "the PEM private key of --tls-cert",
+		parse: func(c *config, v string) error { c.TLSKey = v; return nil },
 	},
 }
 
@@ -669,6 +766,15 @@ var crossChecks = []struct {
 	needs []string
 	check func(c *config, given map[string]bool) error
 }{
+	{
+		needs: []string{"tls-cert", "tls-key"},
+		check: func(c *config, _ map[string]bool) error {
+			if (c.TLSCert == "") != (c.TLSKey == "") {
+				return fmt.Errorf("%s and %s go together: set both to serve HTTPS, or neither", describeSettings("tls-cert"), describeSettings("tls-key"))
+			}
+			return nil
+		},
+	},
 	{
 		needs: []string{"backends", "redis-url"},
 		check: func(c *config, _ map[string]bool) error {

@@ -228,17 +228,20 @@ func TestServeAccountFlows(t *testing.T) {
 	token := tokenFrom(t, m, public+"/verify")
 
 	// The page the link opens (on this server; the public URL is a
-	// stand-in) serves no token and forbids referrers.
+	// stand-in) puts the token in a form to post, forbids referrers and
+	// runs no script.
 	resp, page := send(t, "GET", s.URL+"/verify?token="+url.QueryEscape(token), nil, nil)
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Referrer-Policy") != "no-referrer" ||
-		!strings.Contains(resp.Header.Get("Content-Security-Policy"), "script-src 'self'") {
+		!strings.HasPrefix(resp.Header.Get("Content-Security-Policy"), "default-src 'none';") ||
+		strings.Contains(resp.Header.Get("Content-Security-Policy"), "script-src") {
 		t.Errorf("GET /verify: %d, headers %v", resp.StatusCode, resp.Header)
 	}
-	if strings.Contains(string(page), token) || !strings.Contains(string(page), `data-endpoint="/auth/verify"`) {
-		t.Errorf("GET /verify: the page holds the token or posts elsewhere than /auth/verify:\n%s", page)
+	if !strings.Contains(string(page), `<form method="post" action="/verify">`) ||
+		!strings.Contains(string(page), `<input type="hidden" name="token" value="`+token+`">`) {
+		t.Errorf("GET /verify: the page lacks the form posting the token to /verify:\n%s", page)
 	}
-	if resp, _ := send(t, "GET", s.URL+"/pages/app.js", nil, nil); resp.StatusCode != http.StatusOK {
-		t.Errorf("GET /pages/app.js: %d", resp.StatusCode)
+	if resp, _ := send(t, "GET", s.URL+"/pages/app.css", nil, nil); resp.StatusCode != http.StatusOK {
+		t.Errorf("GET /pages/app.css: %d", resp.StatusCode)
 	}
 
 	status, b := postJSON(t, s.URL+"/auth/verify", map[string]string{"token": token}, evil)
@@ -271,8 +274,8 @@ func TestServeAccountFlows(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Referrer-Policy") != "no-referrer" || resp.Header.Get("Cache-Control") != "no-store" {
 		t.Errorf("GET /reset-password: %d, headers %v", resp.StatusCode, resp.Header)
 	}
-	if strings.Contains(string(page), token) || !strings.Contains(string(page), `name="password"`) {
-		t.Errorf("GET /reset-password: the page holds the token or lacks the password field")
+	if !strings.Contains(string(page), `<input type="hidden" name="token" value="`+token+`">`) || !strings.Contains(string(page), `name="password"`) {
+		t.Errorf("GET /reset-password: the page lacks the token's hidden field or the password field")
 	}
 
 	if status, b := postJSON(t, s.URL+"/auth/reset-password", map[string]string{"token": token, "password": "short"}, ""); status != http.StatusBadRequest ||
@@ -310,8 +313,8 @@ func TestServeAccountFlows(t *testing.T) {
 }
 
 // TestServePublicURLPath checks that with a public URL that has a path (a
-// reverse proxy mounting the server there), the links and the pages' API
-// requests go under that path.
+// reverse proxy mounting the server there), the links and the pages' forms
+// go under that path.
 func TestServePublicURLPath(t *testing.T) {
 	t.Parallel()
 	dbURL, _ := sqliteURL(t)
@@ -324,8 +327,9 @@ func TestServePublicURLPath(t *testing.T) {
 	}
 	tokenFrom(t, readMail(t, waitMail(t, dir, 1)), "https://example.com/gatehouse/reset-password")
 	_, page := send(t, "GET", s.URL+"/reset-password", nil, nil)
-	if !strings.Contains(string(page), `data-endpoint="/gatehouse/auth/reset-password"`) {
-		t.Errorf("the page does not post under the public URL's path:\n%s", page)
+	if !strings.Contains(string(page), `href="/gatehouse/forgot-password"`) ||
+		!strings.Contains(string(page), `href="/gatehouse/pages/app.css"`) {
+		t.Errorf("the page does not link under the public URL's path:\n%s", page)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/hkdf"
 	"crypto/sha256"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,20 +20,33 @@ import (
 	"github.com/gatehouse/gatehouse/apikey"
 	"github.com/gatehouse/gatehouse/bearer"
 	"github.com/gatehouse/gatehouse/cookie"
+	"github.com/gatehouse/gatehouse/forwardauth"
 	"github.com/gatehouse/gatehouse/httpapi"
+	"github.com/gatehouse/gatehouse/metrics"
 	"github.com/gatehouse/gatehouse/opaque"
 	"github.com/gatehouse/gatehouse/pages"
 	"github.com/gatehouse/gatehouse/password"
 	"github.com/gatehouse/gatehouse/redis"
+	"github.com/gatehouse/gatehouse/swaggerui"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 const (
+	// serviceName names the server in the API reference, and passwords
+	// equal to it are refused.
+	serviceName = "Gatehouse"
+
 	shutdownTimeout = 10 * time.Second
 	sweepInterval   = 5 * time.Minute
 
 	// refreshKeyInfo is the HKDF info string of the key that derives
 	// refresh-token successors (gatehouse.Sessions.Key).
 	refreshKeyInfo = "gatehouse refresh tokens v1"
+
+	// pagesCSRFInfo is the HKDF info string of the key that signs the
+	// account pages' CSRF tokens.
+	pagesCSRFInfo = "gatehouse pages csrf v1"
 
 	// maxCookieAge is the longest lifetime browsers keep a cookie.
 	maxCookieAge = 400 * 24 * time.Hour
@@ -84,6 +98,18 @@ func serve(ctx context.Context, c *config, cio cmdIO) error {
 		log.Info("using Redis for JWT revocations and sessions", "url", redactURL(c.RedisURL), "prefix", c.RedisPrefix)
 	}
 
+	// A bad certificate must stop the start, not every handshake.
+	var tlsConfig *tls.Config
+	scheme := "http"
+	if c.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
+		if err != nil {
+			return fmt.Errorf("serve: TLS certificate: %w", err)
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		scheme = "https"
+	}
+
 	// Listen before building the handler: with port 0, the default public
 	// URL needs the port picked.
 	ln, err := net.Listen("tcp", c.Addr)
@@ -93,7 +119,7 @@ func serve(ctx context.Context, c *config, cio cmdIO) error {
 	defer ln.Close() // for the returns before Serve; Serve closes it too
 	publicURL := c.PublicURL
 	if publicURL == "" {
-		publicURL = "http://" + ln.Addr().String()
+		publicURL = scheme + "://" + ln.Addr().String()
 		log.Info("links in mails use the listen address; set GATEHOUSE_PUBLIC_URL to the URL users reach the server at",
 			"public_url", publicURL)
 	}
@@ -110,8 +136,12 @@ func serve(ctx context.Context, c *config, cio cmdIO) error {
 		defer cancel()
 		hooks.Close(ctx)
 	}()
+	if tlsConfig != nil {
+		handler = strictTransportSecurity(handler)
+	}
 	srv := &http.Server{
 		Handler:           httpapi.Recover(log)(handler),
+		TLSConfig:         tlsConfig,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -134,9 +164,21 @@ func serve(ctx context.Context, c *config, cio cmdIO) error {
 		cio.opts.KeyReloader(keys.Reload)
 	}
 
+	if c.PprofAddr != "" {
+		stopProfiles, err := serveProfiles(c.PprofAddr, log)
+		if err != nil {
+			return err
+		}
+		defer stopProfiles()
+	}
+
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	log.Info("listening on http://" + ln.Addr().String())
+	if tlsConfig != nil {
+		go func() { served <- srv.Serve(tls.NewListener(ln, tlsConfig)) }()
+	} else {
+		go func() { served <- srv.Serve(ln) }()
+	}
+	log.Info("listening on " + scheme + "://" + ln.Addr().String())
 
 	select {
 	case err := <-served:
@@ -270,6 +312,14 @@ func newHandler(ctx context.Context, c *config, opts options, db *database, rdb 
 			return nil, nil, nil, fmt.Errorf("serve: %s: %w", describeSettings("trusted-origins"), err)
 		}
 	}
+	var m *metrics.Metrics
+	var reg *prometheus.Registry
+	if c.Metrics {
+		reg = prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		m = metrics.New(reg)
+		auth.SetObserver(m.ObserveToken)
+	}
 	if c.sessionsOn() {
 		sessions, err := newSessions(c, db, rdb, secret)
 		if err != nil {
@@ -290,11 +340,14 @@ func newHandler(ctx context.Context, c *config, opts options, db *database, rdb 
 	manager := &gatehouse.Manager{
 		Users:     db.Users,
 		Hasher:    &password.Hasher{Params: opts.HashParams},
-		Passwords: &password.Policy{MinLength: c.PasswordMinLength},
+		Passwords: &password.Policy{MinLength: c.PasswordMinLength, ServiceName: serviceName},
 		Hooks:     hooks,
 		Tokens:    flowTokens,
 		VerifyTTL: c.VerifyTokenTTL,
 		ResetTTL:  c.ResetTokenTTL,
+	}
+	if m != nil {
+		manager.Hasher = m.Hasher(manager.Hasher)
 	}
 	if len(c.UserFields) > 0 {
 		log.Info("custom user fields", "fields", formatUserFields(c.UserFields))
@@ -310,11 +363,44 @@ func newHandler(ctx context.Context, c *config, opts options, db *database, rdb 
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	// The login page offers the providers whose login sets the pages'
+	// cookie; their browser flow may come back to the account page.
+	pagesBackend := firstCookieBackend(c.Backends)
+	var pageProviders []string
+	for name, op := range oauthProviders {
+		if pagesBackend != "" && op.Backend == pagesBackend {
+			op.ReturnURLs = append(op.ReturnURLs, strings.TrimSuffix(publicURL, "/")+pages.AccountPath)
+			oauthProviders[name] = op
+			pageProviders = append(pageProviders, name)
+		}
+	}
+	slices.Sort(pageProviders)
 	var seal func([]byte) ([]byte, error)
 	if oauthProviders != nil {
 		if seal, err = newOAuthSeal(secret); err != nil {
 			return nil, nil, nil, fmt.Errorf("serve: %w", err)
 		}
+	}
+	// The pages' login page is where forward-auth sends browsers that
+	// are not logged in; without a cookie backend there is none.
+	loginURL := ""
+	if pagesBackend != "" {
+		loginURL = strings.TrimSuffix(publicURL, "/") + "/login"
+	}
+	forward, err := forwardauth.New(forwardauth.Config{
+		Authenticator: auth,
+		Requirement:   gatehouse.Requirement{Active: true, Verified: c.RequireVerification},
+		Roles:         db.Roles,
+		Policies:      c.ForwardPolicies,
+		LoginURL:      loginURL,
+		Logger:        log,
+	})
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("serve: %w", err)
+	}
+	var metricsHandler http.Handler
+	if reg != nil {
+		metricsHandler = metrics.Handler(reg)
 	}
 	checks := map[string]func(context.Context) error{"database": db.Ping}
 	if rdb != nil {
@@ -334,24 +420,59 @@ func newHandler(ctx context.Context, c *config, opts options, db *database, rdb 
 		OAuth:                        oauthProviders,
 		OAuthAccounts:                db.OAuth,
 		Seal:                         seal,
+		ForwardAuth:                  forward,
+		JWKS:                         keys,
+		Docs:                         swaggerui.Handler(swaggerui.Config{SpecURL: pubPath + "/openapi.json", Title: serviceName + " API"}),
+		Metrics:                      metricsHandler,
 	})
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("serve: %w", err)
 	}
 
 	// httpapi serves the account routes; the keys are the server's, so the
-	// server publishes them. The pages the mails link to post to the API
-	// under the public URL's path, where a reverse proxy may mount the
-	// server.
-	p := pages.Handler(pages.Config{APIPrefix: pubPath})
+	// server publishes them. The account pages front the API in process;
+	// their links and forms go under the public URL's path, where a
+	// reverse proxy may mount the server. Without a cookie backend there is
+	// no browser login: only the pages of the mails' links, registration
+	// and forgot-password are served.
+	csrfKey, err := hkdf.Key(sha256.New, []byte(secret), nil, pagesCSRFInfo, 32)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("serve: %w", err)
+	}
+	pagesConfig := pages.Config{
+		API:             api,
+		CookieBackend:   pagesBackend,
+		CSRFKey:         csrfKey,
+		InsecureCookies: c.Cookie.InsecureNoSecure,
+		PathPrefix:      pubPath,
+		OAuthProviders:  pageProviders,
+	}
+	if len(pageProviders) > 0 {
+		pagesConfig.OAuthReturnURL = strings.TrimSuffix(publicURL, "/") + pages.AccountPath
+	}
+	p := pages.Handler(pagesConfig)
 	mux := http.NewServeMux()
-	mux.Handle("GET /.well-known/jwks.json", keys)
-	mux.Handle("GET /verify", p)
-	mux.Handle("GET /reset-password", p)
-	mux.Handle("GET "+pages.ScriptPath, p)
-	mux.Handle("GET "+pages.StylesheetPath, p)
+	for _, pattern := range pages.Patterns(pagesConfig) {
+		mux.Handle(pattern, p)
+	}
 	mux.Handle("/", api)
+	if m != nil {
+		// Around the outer mux: the route label is the pattern of the
+		// innermost mux that served the request.
+		return m.Middleware(mux), hooks, keys, nil
+	}
 	return mux, hooks, keys, nil
+}
+
+// firstCookieBackend names the first backend with a cookie transport, the
+// one the account pages log browsers in with; "" when there is none.
+func firstCookieBackend(backends []backendSpec) string {
+	for _, b := range backends {
+		if b.Transport == "cookie" {
+			return b.Name
+		}
+	}
+	return ""
 }
 
 // newSessions runs sessions in Redis when there is one, else in the

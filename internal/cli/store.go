@@ -19,6 +19,7 @@ type database struct {
 	Roles       gatehouse.RoleStore
 	APIKeys     gatehouse.APIKeyStore
 	OAuth       gatehouse.OAuthAccountStore
+	Audit       gatehouse.AuditStore
 	Migrate     func(context.Context) ([]string, error)
 	Ping        func(context.Context) error
 	Close       func() error
@@ -58,6 +59,7 @@ func openDatabase(ctx context.Context, u dbURL) (*database, error) {
 			Roles:       sqlite.NewRoleStore(db),
 			APIKeys:     sqlite.NewAPIKeyStore(db),
 			OAuth:       sqlite.NewOAuthAccountStore(db),
+			Audit:       sqlite.NewAuditStore(db),
 			Migrate:     db.Migrate,
 			Ping:        db.Ping,
 			Close:       db.Close,
@@ -77,6 +79,7 @@ func openDatabase(ctx context.Context, u dbURL) (*database, error) {
 			Roles:       postgres.NewRoleStore(db),
 			APIKeys:     postgres.NewAPIKeyStore(db),
 			OAuth:       postgres.NewOAuthAccountStore(db),
+			Audit:       postgres.NewAuditStore(db),
 			Migrate:     db.Migrate,
 			Ping:        db.Ping,
 			Close:       db.Close,

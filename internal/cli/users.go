@@ -55,7 +55,7 @@ func usersCreate(ctx context.Context, c *config, cio cmdIO, u *gatehouse.User, r
 	if err != nil {
 		return fmt.Errorf("users create: %w", err)
 	}
-	policy := &password.Policy{MinLength: c.PasswordMinLength}
+	policy := &password.Policy{MinLength: c.PasswordMinLength, ServiceName: serviceName}
 	if err := policy.ValidatePassword(ctx, pw, u); err != nil {
 		if reason := gatehouse.ErrorReason(err); reason != "" {
 			return fmt.Errorf("users create: password rejected: %s", reason)
