@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/password"
 )
 
@@ -37,10 +38,21 @@ func ExampleHasher() {
 }
 
 func ExamplePolicy() {
-	p := password.Policy{MinLength: 12}
-	fmt.Println(p.ValidatePassword(context.Background(), "too short", nil))
-	fmt.Println(p.ValidatePassword(context.Background(), "correct horse battery staple", nil))
+	p := password.Policy{MinLength: 12, ServiceName: "Gatehouse"}
+	alice := &gatehouse.User{Email: "alice@example.com"}
+	for _, pw := range []string{
+		"too short",
+		"Password1234",
+		"alice in wonderland",
+		"Gatehouse2024",
+		"correct horse battery staple",
+	} {
+		fmt.Println(p.ValidatePassword(context.Background(), pw, alice))
+	}
 	// Output:
 	// gatehouse: INVALID_PASSWORD: Password should be at least 12 characters
+	// gatehouse: INVALID_PASSWORD: Password is too common
+	// gatehouse: INVALID_PASSWORD: Password should not be based on e-mail
+	// gatehouse: INVALID_PASSWORD: Password should not be based on the service name
 	// <nil>
 }

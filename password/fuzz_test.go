@@ -4,17 +4,21 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/text/unicode/norm"
 
+	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/password"
+	"github.com/gatehouse/gatehouse/password/blocklist"
 )
 
 // FuzzVerify checks the hash parser and the verifier: Verify never panics,
 // never reports a match together with an error, and never accepts a hash
-// for a password other than the one it matched (up to Unicode canonical
-// equivalence), whether the hash is arbitrary input or one Hash just made.
+// for a password other than the one it matched (up to NFKC), whether the
+// hash is arbitrary input or one Hash just made.
 func FuzzVerify(f *testing.F) {
 	const maxBytes = 1024 // the Hasher's default MaxBytes
 	const key = "CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc"
@@ -29,6 +33,7 @@ func FuzzVerify(f *testing.F) {
 		{string(bc), "password", "password\x00password"},
 		{"$2y" + string(bc[3:]), "password", "passwor"},
 		{"$argon2id$v=19$m=64,t=1,p=1$MDEyMzQ1Njc4OWFiY2RlZg$" + key, "caf\u00e9", "cafe\u0301"},
+		{"$argon2id$v=19$m=64,t=1,p=1$MDEyMzQ1Njc4OWFiY2RlZg$" + key, "ｐａｓｓ", "pass"},
 		{"$argon2id$v=19$m=0128,t=128,p=128$AAAABBBBCCCC$", "", ""},
 		{"$argon2id$v=19$m=4294967295,t=1,p=1$c29tZXNhbHQ$" + key, "x", "y"},
 		{"$argon2id$v=19$m=64,t=1,p=1$c29tZXNhbHQ=$" + key, "x", "y"},
@@ -46,7 +51,7 @@ func FuzzVerify(f *testing.F) {
 		if m, tc, cost := password.Cost(hash); m > 1024 || tc > 4 || cost > 5 {
 			t.Skip()
 		}
-		same := norm.NFC.String(pw) == norm.NFC.String(other)
+		same := norm.NFKC.String(pw) == norm.NFKC.String(other)
 
 		ok, rehash, err := h.Verify(ctx, pw, hash)
 		if err != nil && (ok || rehash != "") {
@@ -76,6 +81,53 @@ func FuzzVerify(f *testing.F) {
 		}
 		if ok, _, err := h.Verify(ctx, other, fresh); err != nil || ok != (same && len(other) <= maxBytes) {
 			t.Fatalf("Verify(%q, hash of %q) = %v, %v", other, pw, ok, err)
+		}
+	})
+}
+
+// FuzzValidate checks the policy and the normalization under it: Validate
+// never panics, answers nil or an InvalidPassword error with a reason, and
+// accepts nothing the documented limits forbid.
+func FuzzValidate(f *testing.F) {
+	for _, seed := range []struct{ pw, email string }{
+		{"correct horse battery staple", "alice@example.com"},
+		{"password", ""},
+		{"ＰａｓｓＷｏｒｄ", "bob@example.com"},
+		{"alice in wonderland", "Alice+shop@Example.com"},
+		{"cafe\u0301 au lait", "caf\u00e9@example.com"},
+		{"\ufdfa\ufdfa\ufdfa\ufdfa\ufdfa\ufdfa\ufdfa\ufdfa", "x@y"},
+		{"ﬁﬁﬁﬁ", "@"},
+		{"İstanbul1453", "i\u0307stanbul@example.com"},
+		{"abcd\x00efgh", "a\xffb@example.com"},
+		{strings.Repeat("🐈", 129), ""},
+		{"gatehouse2024", "gate@house"},
+	} {
+		f.Add(seed.pw, seed.email)
+	}
+	p := password.Policy{ServiceName: "Gatehouse"}
+	ctx := context.Background()
+	f.Fuzz(func(t *testing.T, pw, email string) {
+		err := p.ValidatePassword(ctx, pw, &gatehouse.User{Email: email})
+		if err != nil {
+			if gatehouse.ErrorCode(err) != gatehouse.CodeInvalidPassword || gatehouse.ErrorReason(err) == "" {
+				t.Fatalf("ValidatePassword = %v, want nil or InvalidPassword with a reason", err)
+			}
+			return
+		}
+		nfkc := norm.NFKC.String(pw)
+		switch n := utf8.RuneCountInString(nfkc); {
+		case len(pw) > 1024 || !utf8.ValidString(pw):
+			t.Fatalf("accepted %d bytes, valid UTF-8 %v", len(pw), utf8.ValidString(pw))
+		case n < 8 || n > 128:
+			t.Fatalf("accepted %d characters", n)
+		case blocklist.Contains(pw):
+			t.Fatalf("accepted %q, which is on the blocklist", pw)
+		case strings.ContainsFunc(nfkc, unicode.IsControl):
+			t.Fatalf("accepted control characters in %q", pw)
+		}
+		// The accepted password hashes without error.
+		if _, err := (&password.Hasher{Params: password.Params{Memory: 64, Time: 1, Threads: 1}}).Hash(ctx, pw); err != nil {
+			t.Fatalf("Hash of an accepted password: %v", err)
 		}
 	})
 }

@@ -13,24 +13,30 @@
 // hashes move to the current parameters as users log in.
 //
 // [Policy] implements [gatehouse.PasswordValidator] along the lines of NIST
-// SP 800-63B and OWASP ASVS 5: a minimum length counted in code points, an
-// upper bound in bytes, no composition rules, and a hook for more rules
-// (blocklists, breached-password checks).
+// SP 800-63B and OWASP ASVS 5: a length counted in code points, byte and
+// character caps checked before anything costly, no composition rules, a
+// blocklist of the 100,000 most common passwords (package blocklist), no
+// passwords built from the user's e-mail or the service's name, and a hook
+// for more rules (such as a breached-password lookup).
 //
 // # Unicode
 //
-// Both Hasher and Policy normalize passwords to NFC (Unicode canonical
+// Both Hasher and Policy normalize passwords to NFKC (Unicode compatibility
 // composition) first, so "café" typed with U+00E9 and with "e" + U+0301 is
-// the same password, as NIST asks. NFC is the form most keyboards and
-// browsers already produce, so for almost every password normalization
-// changes nothing, and it never merges characters that merely look alike (as
-// NFKC would). The choice is part of the stored hashes: changing it would
-// lock out every user whose password is not already in the new form.
+// the same password, as NIST asks, and so are the fullwidth and ordinary
+// forms of letters and digits that East Asian input methods switch between
+// ("ｐａｓｓ１２３" and "pass123"), ligatures that autocorrection inserts
+// ("ﬁ" and "fi") and the like. Case is kept: "Password" and "password" are
+// different passwords. The choice is part of the stored hashes: changing it
+// would lock out every user whose password is not already in the new form.
 //
-// pwdlib does not normalize. For hashes made there from a password that was
-// not in NFC, Verify also tries the password exactly as given when the NFC
-// form does not match, and on success returns a rehash of the NFC form. This
-// second try costs one more hash, and only for input that is not in NFC.
+// Earlier versions of this package normalized to NFC, and pwdlib (FastAPI
+// Users) does not normalize at all. For hashes made from a password that was
+// not in NFKC, Verify also tries the password exactly as given when the NFKC
+// form does not match, and on success returns a rehash of the NFKC form.
+// That covers every pwdlib hash, and every hash of the NFC era whose
+// password is typed the same way again (keyboards produce NFC). This second
+// try costs one more hash, and only for input that is not in NFKC.
 package password
 
 import (
@@ -104,7 +110,7 @@ type Hasher struct {
 
 var _ gatehouse.Hasher = (*Hasher)(nil)
 
-// Hash returns the argon2id PHC string of password, normalized to NFC, with
+// Hash returns the argon2id PHC string of password, normalized to NFKC, with
 // a fresh random salt. A password longer than MaxBytes is an error with
 // gatehouse.CodeInvalidPassword; a context that ends while waiting for a
 // hashing slot is an error with gatehouse.CodeUnavailable.
@@ -120,7 +126,9 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("password: read salt: %w", err)
 	}
-	pw := []byte(norm.NFC.String(password))
+	// NFKC can make the password longer (U+FDFA becomes 18 code points),
+	// but only by a bounded factor, and argon2 reads its input once.
+	pw := []byte(norm.NFKC.String(password))
 	release, err := h.acquire(ctx)
 	if err != nil {
 		return "", err
@@ -134,12 +142,16 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 // bcrypt hash. On a match, rehash is a new argon2id hash of password when
 // hash is bcrypt, or argon2id with parameters or sizes other than what Hash
 // writes today (weaker or not), or a hash of the password not normalized to
-// NFC; otherwise rehash is "".
+// NFKC; otherwise rehash is "".
 //
 // A hash in no known format, or with absurd parameters, is an error. A
-// password longer than MaxBytes, or longer than the 72 bytes bcrypt reads,
-// does not match and costs no hashing: bcrypt would silently ignore the
-// extra bytes, so accepting it would accept a different password.
+// password longer than MaxBytes does not match and costs no hashing. Nor
+// does one longer than the 72 bytes bcrypt reads, against a bcrypt hash:
+// bcrypt would ignore the extra bytes, so a 73-byte password would match
+// the hash of its first 72 bytes (ASVS 6.2.8 asks for the whole password to
+// be checked). Such a hash can only have been made by a system that
+// truncated silently; its user logs in with the first 72 bytes, or resets
+// the password.
 func (h *Hasher) Verify(ctx context.Context, password, hash string) (ok bool, rehash string, err error) {
 	var (
 		check   func(pw []byte) bool
@@ -169,12 +181,12 @@ func (h *Hasher) Verify(ctx context.Context, password, hash string) (ok bool, re
 		return false, "", nil
 	}
 
-	nfc := norm.NFC.String(password)
-	ok, err = h.run(ctx, check, nfc)
-	if err == nil && !ok && nfc != password {
-		// A hash from a system that does not normalize (pwdlib). Canonically
-		// equivalent input, so still the same password; the rehash below
-		// moves it to NFC.
+	nfkc := norm.NFKC.String(password)
+	ok, err = h.run(ctx, check, nfkc)
+	if err == nil && !ok && nfkc != password {
+		// A hash from a system that does not normalize (pwdlib) or that
+		// normalized to NFC (this package before). Equivalent input, so
+		// still the same password; the rehash below moves it to NFKC.
 		ok, err = h.run(ctx, check, password)
 		current = false
 	}
