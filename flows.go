@@ -60,8 +60,13 @@ func (m *Manager) Verify(ctx context.Context, token string) (*User, error) {
 	if u.IsVerified {
 		return nil, &Error{Code: CodeVerifyUserAlreadyVerified}
 	}
-	verified := true
-	u, err = m.Users.UpdateUser(ctx, u.ID, UserUpdate{IsVerified: &verified})
+	// Conditional: of two concurrent verifications one wins, and the other
+	// answers as if it came second.
+	verified, unverified := true, false
+	u, err = m.Users.UpdateUser(ctx, u.ID, UserUpdate{IsVerified: &verified, IfVerified: &unverified})
+	if ErrorCode(err) == CodeConflict {
+		return nil, &Error{Code: CodeVerifyUserAlreadyVerified}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -124,7 +129,13 @@ func (m *Manager) ResetPassword(ctx context.Context, token, password string) (*U
 	if err != nil {
 		return nil, err
 	}
-	u, err = m.Users.UpdateUser(ctx, u.ID, UserUpdate{HashedPassword: &hash})
+	// Conditional on the hash the token was bound to: of two concurrent
+	// resets with one token, the second finds it changed.
+	old := u.HashedPassword
+	u, err = m.Users.UpdateUser(ctx, u.ID, UserUpdate{HashedPassword: &hash, IfHashedPassword: &old})
+	if ErrorCode(err) == CodeConflict {
+		return nil, bad
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -38,6 +38,14 @@ type UserUpdate struct {
 	IsSuperuser    *bool
 	IsVerified     *bool
 	Fields         map[string]any
+
+	// IfHashedPassword and IfVerified make the update conditional: it
+	// applies only while the stored values still equal them, and otherwise
+	// fails with CodeConflict, changing nothing. Flows that check a value
+	// and then write (a reset token bound to the old hash, a verification)
+	// use them, so that of two concurrent requests exactly one wins.
+	IfHashedPassword *string
+	IfVerified       *bool
 }
 
 // UserFilter selects users for UserStore.FindUsers.

@@ -34,6 +34,8 @@ func TestUserStore(t *testing.T, open func(t *testing.T, now func() time.Time) g
 		{"Update", testUpdate},
 		{"PartialUpdate", testPartialUpdate},
 		{"UpdateEmailConflict", testUpdateEmailConflict},
+		{"ConditionalUpdate", testConditionalUpdate},
+		{"ConcurrentConditionalUpdates", testConcurrentConditionalUpdates},
 		{"Fields", testFields},
 		{"Delete", testDelete},
 		{"FindUsersPages", testFindUsersPages},
@@ -287,6 +289,72 @@ func testUpdateEmailConflict(t *testing.T, s gatehouse.UserStore, _ *clock) {
 	}
 	if got.Email != own {
 		t.Errorf("Email = %q, want %q", got.Email, own)
+	}
+}
+
+func testConditionalUpdate(t *testing.T, s gatehouse.UserStore, _ *clock) {
+	u := create(t, s, &gatehouse.User{Email: "cond@example.com"})
+	stale, newHash, yes, no := "$argon2id$stale", "$argon2id$new", true, false
+	for _, tc := range []struct {
+		name string
+		upd  gatehouse.UserUpdate
+	}{
+		{"IfHashedPassword", gatehouse.UserUpdate{HashedPassword: &newHash, IfHashedPassword: &stale}},
+		{"IfVerified", gatehouse.UserUpdate{IsVerified: &yes, IfVerified: &yes}},
+		{"both, one failing", gatehouse.UserUpdate{IsVerified: &yes, IfVerified: &no, IfHashedPassword: &stale}},
+	} {
+		_, err := s.UpdateUser(t.Context(), u.ID, tc.upd)
+		wantCode(t, "UpdateUser with a failing precondition "+tc.name, err, gatehouse.CodeConflict)
+		if d := diffUser(find(t, s, u.ID), u); d != "" {
+			t.Errorf("%s: a failed conditional update changed the user: %s", tc.name, d)
+		}
+	}
+	_, err := s.UpdateUser(t.Context(), gatehouse.NewID(), gatehouse.UserUpdate{IsVerified: &yes, IfVerified: &no})
+	wantCode(t, "conditional UpdateUser of a missing user", err, gatehouse.CodeNotFound)
+
+	old := u.HashedPassword
+	got, err := s.UpdateUser(t.Context(), u.ID, gatehouse.UserUpdate{
+		HashedPassword: &newHash, IfHashedPassword: &old, IsVerified: &yes, IfVerified: &no})
+	if err != nil {
+		t.Fatalf("UpdateUser with holding preconditions: %v", err)
+	}
+	if got.HashedPassword != newHash || !got.IsVerified {
+		t.Errorf("after a conditional update: hash %q verified %v, want %q true", got.HashedPassword, got.IsVerified, newHash)
+	}
+}
+
+// testConcurrentConditionalUpdates races writers that each saw the same
+// stored hash: exactly one may replace it.
+func testConcurrentConditionalUpdates(t *testing.T, s gatehouse.UserStore, _ *clock) {
+	u := create(t, s, &gatehouse.User{Email: "race@example.com"})
+	old := u.HashedPassword
+	const n = 8
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			h := fmt.Sprintf("$argon2id$writer%d", i)
+			<-start
+			_, err := s.UpdateUser(t.Context(), u.ID, gatehouse.UserUpdate{HashedPassword: &h, IfHashedPassword: &old})
+			errs <- err
+		})
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	won := 0
+	for err := range errs {
+		switch gatehouse.ErrorCode(err) {
+		case "":
+			won++
+		case gatehouse.CodeConflict:
+		default:
+			t.Errorf("concurrent conditional update: %v", err)
+		}
+	}
+	if won != 1 {
+		t.Errorf("%d of %d concurrent conditional updates won, want exactly 1", won, n)
 	}
 }
 

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -164,9 +165,21 @@ func (s *UserStore) UpdateUser(ctx context.Context, id gatehouse.ID, upd gatehou
 			fields = fields || coalesce($7::jsonb, '{}'::jsonb),
 			updated_at = $8
 		WHERE id = $1
+			AND ($9::text IS NULL OR hashed_password = $9::text)
+			AND ($10::boolean IS NULL OR is_verified = $10::boolean)
 		RETURNING `+userColumns,
 		uuid(id), upd.Email, upd.HashedPassword, upd.IsActive, upd.IsSuperuser, upd.IsVerified,
-		fields, s.db.now()))
+		fields, s.db.now(), upd.IfHashedPassword, upd.IfVerified))
+	if errors.Is(err, pgx.ErrNoRows) && (upd.IfHashedPassword != nil || upd.IfVerified != nil) {
+		// No row: either no such user, or a precondition failed.
+		var exists bool
+		if err := c.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)`, uuid(id)).Scan(&exists); err != nil {
+			return nil, s.db.fail(ctx, op, err)
+		}
+		if exists {
+			return nil, &gatehouse.Error{Code: gatehouse.CodeConflict, Reason: "the user changed meanwhile"}
+		}
+	}
 	if err != nil {
 		return nil, s.db.fail(ctx, op, err)
 	}

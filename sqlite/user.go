@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -145,10 +146,18 @@ func (s *UserStore) UpdateUser(ctx context.Context, id gatehouse.ID, upd gatehou
 			fields = ?,
 			updated_at = ?
 		WHERE id = ?
+			AND (? IS NULL OR hashed_password = ?)
+			AND (? IS NULL OR is_verified = ?)
 		RETURNING `+userColumns,
 		upd.Email, upd.HashedPassword, upd.IsActive, upd.IsSuperuser, upd.IsVerified,
-		fields, micros(s.db.now()), id.String())
+		fields, micros(s.db.now()), id.String(),
+		upd.IfHashedPassword, upd.IfHashedPassword, upd.IfVerified, upd.IfVerified)
 	u, err := scanUser(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		// The user exists (its fields were just read in this
+		// transaction): a precondition failed.
+		return nil, &gatehouse.Error{Code: gatehouse.CodeConflict, Reason: "the user changed meanwhile"}
+	}
 	if err != nil {
 		return nil, s.db.fail(ctx, op, err)
 	}
