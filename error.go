@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
+	"time"
 )
 
 // Code classifies an error. Codes that reach clients are the contract's
@@ -18,14 +20,14 @@ const (
 	CodeOAuthNotAvailableEmail       Code = "OAUTH_NOT_AVAILABLE_EMAIL"
 	CodeOAuthUserAlreadyExists       Code = "OAUTH_USER_ALREADY_EXISTS"
 	CodeOAuthInvalidState            Code = "OAUTH_INVALID_STATE"
-	CodeLoginBadCredentials          Code = "LOGIN_BAD_CREDENTIALS"
+	CodeLoginBadCredentials          Code = "LOGIN_BAD_CREDENTIALS" // #nosec G101 -- an error code, not a credential
 	CodeLoginUserNotVerified         Code = "LOGIN_USER_NOT_VERIFIED"
 	CodeResetPasswordBadToken        Code = "RESET_PASSWORD_BAD_TOKEN"
 	CodeResetPasswordInvalidPassword Code = "RESET_PASSWORD_INVALID_PASSWORD"
-	CodeVerifyUserBadToken           Code = "VERIFY_USER_BAD_TOKEN"
+	CodeVerifyUserBadToken           Code = "VERIFY_USER_BAD_TOKEN" // #nosec G101 -- an error code, not a credential
 	CodeVerifyUserAlreadyVerified    Code = "VERIFY_USER_ALREADY_VERIFIED"
 	CodeUpdateUserEmailAlreadyExists Code = "UPDATE_USER_EMAIL_ALREADY_EXISTS"
-	CodeUpdateUserInvalidPassword    Code = "UPDATE_USER_INVALID_PASSWORD"
+	CodeUpdateUserInvalidPassword    Code = "UPDATE_USER_INVALID_PASSWORD" // #nosec G101 -- an error code, not a credential
 	CodeAccessTokenAlreadyExpired    Code = "ACCESS_TOKEN_ALREADY_EXPIRED"
 	CodeAccessTokenDecodeError       Code = "ACCESS_TOKEN_DECODE_ERROR"
 )
@@ -35,11 +37,11 @@ const (
 	CodeRefreshTokenInvalid Code = "REFRESH_TOKEN_INVALID"
 	// CodeRefreshTokenReused answers a refresh token presented again after
 	// it was rotated: a sign it was stolen, so its session has been ended.
-	CodeRefreshTokenReused Code = "REFRESH_TOKEN_REUSED"
+	CodeRefreshTokenReused Code = "REFRESH_TOKEN_REUSED" // #nosec G101 -- an error code, not a credential
 
 	CodeRoleAlreadyExists     Code = "ROLE_ALREADY_EXISTS"
 	CodeRoleNotFound          Code = "ROLE_NOT_FOUND"
-	CodeAPIKeyScopeNotAllowed Code = "API_KEY_SCOPE_NOT_ALLOWED"
+	CodeAPIKeyScopeNotAllowed Code = "API_KEY_SCOPE_NOT_ALLOWED" // #nosec G101 -- an error code, not a credential
 	// CodeOAuthLastLoginMethod refuses to unlink the only way a user
 	// without a usable password can log in.
 	CodeOAuthLastLoginMethod Code = "OAUTH_LAST_LOGIN_METHOD"
@@ -99,6 +101,10 @@ type Error struct {
 	Code   Code
 	Reason string // optional, user-safe; sent as {"code","reason"} when set
 	Err    error  // optional cause, never sent to a client
+	// RetryAfter, when positive, tells the client when to try again
+	// (429, 503): WriteError sends it as Retry-After in whole seconds,
+	// rounded up.
+	RetryAfter time.Duration
 }
 
 // Errorf returns an *Error with the given code whose cause is formatted from
@@ -170,10 +176,14 @@ func WriteError(w http.ResponseWriter, err error) {
 	status := code.Status()
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
+	var e *Error
+	if errors.As(err, &e) && e.RetryAfter > 0 {
+		h.Set("Retry-After", strconv.FormatInt(int64((e.RetryAfter+time.Second-1)/time.Second), 10))
+	}
 	if status == http.StatusUnauthorized {
 		h.Set("WWW-Authenticate", "Bearer")
 	}
 	w.WriteHeader(status)
 	b, _ := json.Marshal(body) // cannot fail: strings only
-	w.Write(b)
+	_, _ = w.Write(b)          // a failed write means the client has gone
 }

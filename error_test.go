@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/gatehouse/gatehouse"
 )
@@ -12,20 +13,24 @@ import (
 func TestWriteError(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
-		err    error
-		status int
-		body   string
+		err        error
+		status     int
+		body       string
+		retryAfter string
 	}{
-		{&gatehouse.Error{Code: gatehouse.CodeLoginBadCredentials}, 400, `{"detail":"LOGIN_BAD_CREDENTIALS"}`},
+		{&gatehouse.Error{Code: gatehouse.CodeLoginBadCredentials}, 400, `{"detail":"LOGIN_BAD_CREDENTIALS"}`, ""},
 		{&gatehouse.Error{Code: gatehouse.CodeRegisterInvalidPassword, Reason: "too short"}, 400,
-			`{"detail":{"code":"REGISTER_INVALID_PASSWORD","reason":"too short"}}`},
-		{fmt.Errorf("wrapped: %w", &gatehouse.Error{Code: gatehouse.CodeNotFound, Err: errors.New("sql: no rows")}), 404, `{"detail":"Not Found"}`},
-		{&gatehouse.Error{Code: gatehouse.CodeUnauthorized}, 401, `{"detail":"Unauthorized"}`},
-		{&gatehouse.Error{Code: gatehouse.CodeForbidden}, 403, `{"detail":"Forbidden"}`},
-		{&gatehouse.Error{Code: gatehouse.CodeUnavailable, Err: errors.New("dial tcp: refused")}, 503, `{"detail":"SERVICE_UNAVAILABLE"}`},
-		{&gatehouse.Error{Code: gatehouse.CodeTooLarge}, 413, `{"detail":"Request Entity Too Large"}`},
-		{errors.New("pq: password authentication failed for secret"), 500, `{"detail":"Internal Server Error"}`},
-		{&gatehouse.Error{Code: gatehouse.CodeInternal, Reason: "leaky"}, 500, `{"detail":"Internal Server Error"}`},
+			`{"detail":{"code":"REGISTER_INVALID_PASSWORD","reason":"too short"}}`, ""},
+		{fmt.Errorf("wrapped: %w", &gatehouse.Error{Code: gatehouse.CodeNotFound, Err: errors.New("sql: no rows")}), 404, `{"detail":"Not Found"}`, ""},
+		{&gatehouse.Error{Code: gatehouse.CodeUnauthorized}, 401, `{"detail":"Unauthorized"}`, ""},
+		{&gatehouse.Error{Code: gatehouse.CodeForbidden}, 403, `{"detail":"Forbidden"}`, ""},
+		{&gatehouse.Error{Code: gatehouse.CodeUnavailable, Err: errors.New("dial tcp: refused")}, 503, `{"detail":"SERVICE_UNAVAILABLE"}`, ""},
+		{&gatehouse.Error{Code: gatehouse.CodeTooLarge}, 413, `{"detail":"Request Entity Too Large"}`, ""},
+		{errors.New("pq: password authentication failed for secret"), 500, `{"detail":"Internal Server Error"}`, ""},
+		{&gatehouse.Error{Code: gatehouse.CodeInternal, Reason: "leaky"}, 500, `{"detail":"Internal Server Error"}`, ""},
+		{&gatehouse.Error{Code: gatehouse.CodeUnavailable, RetryAfter: 1500 * time.Millisecond}, 503, `{"detail":"SERVICE_UNAVAILABLE"}`, "2"},
+		{fmt.Errorf("login: %w", &gatehouse.Error{Code: gatehouse.CodeTooManyRequests, RetryAfter: time.Minute}), 429,
+			`{"detail":"TOO_MANY_REQUESTS"}`, "60"},
 	} {
 		w := httptest.NewRecorder()
 		gatehouse.WriteError(w, tc.err)
@@ -34,6 +39,9 @@ func TestWriteError(t *testing.T) {
 		}
 		if ct := w.Header().Get("Content-Type"); ct != "application/json" {
 			t.Errorf("Content-Type = %q", ct)
+		}
+		if got := w.Header().Get("Retry-After"); got != tc.retryAfter {
+			t.Errorf("WriteError(%v): Retry-After %q, want %q", tc.err, got, tc.retryAfter)
 		}
 	}
 }

@@ -29,9 +29,8 @@ type Manager struct {
 	VerifyTTL time.Duration // lifetime of verification tokens; default 1h
 	ResetTTL  time.Duration // lifetime of reset tokens; default 1h
 
-	dummyOnce sync.Once
-	dummyHash string
-	dummyErr  error
+	dummyMu   sync.Mutex
+	dummyHash string // "" until a dummy hash was made
 }
 
 // UserCreate is a registration.
@@ -82,16 +81,16 @@ func (m *Manager) Authenticate(ctx context.Context, email, password string) (*Us
 		if ErrorCode(err) != CodeNotFound {
 			return nil, err
 		}
-		if dummy, derr := m.dummy(ctx); derr == nil {
-			m.Hasher.Verify(ctx, password, dummy)
+		if err := m.sameWork(ctx, password); err != nil {
+			return nil, err
 		}
 		return nil, &Error{Code: CodeLoginBadCredentials}
 	}
 	if u.HashedPassword == NoPassword {
 		// Same work as a wrong password: whether an account has a
 		// password is nobody's business.
-		if dummy, derr := m.dummy(ctx); derr == nil {
-			m.Hasher.Verify(ctx, password, dummy)
+		if err := m.sameWork(ctx, password); err != nil {
+			return nil, err
 		}
 		return nil, &Error{Code: CodeLoginBadCredentials}
 	}
@@ -112,13 +111,35 @@ func (m *Manager) Authenticate(ctx context.Context, email, password string) (*Us
 	return u, nil
 }
 
-// dummy returns a hash of a random password, made once, that Authenticate
-// verifies against when the e-mail is unknown.
+// dummy returns a hash of a random password, made on first use, that
+// Authenticate verifies against when there is no real hash to check. Only
+// a success is kept: a first attempt refused (no hashing slot, a canceled
+// request) must not turn the equal-work defence off for good.
 func (m *Manager) dummy(ctx context.Context) (string, error) {
-	m.dummyOnce.Do(func() {
-		m.dummyHash, m.dummyErr = m.Hasher.Hash(ctx, rand.Text())
-	})
-	return m.dummyHash, m.dummyErr
+	m.dummyMu.Lock()
+	defer m.dummyMu.Unlock()
+	if m.dummyHash == "" {
+		h, err := m.Hasher.Hash(ctx, rand.Text())
+		if err != nil {
+			return "", err
+		}
+		m.dummyHash = h
+	}
+	return m.dummyHash, nil
+}
+
+// sameWork spends on password the work of checking a real hash, for
+// answers that must not be told apart from a wrong password by their
+// timing. A refusal (no hashing slot, context ended) is returned as it
+// would be for a real account: answering bad credentials instead would
+// tell the two apart.
+func (m *Manager) sameWork(ctx context.Context, password string) error {
+	dummy, err := m.dummy(ctx)
+	if err != nil {
+		return err
+	}
+	_, _, err = m.Hasher.Verify(ctx, password, dummy)
+	return err
 }
 
 // Registered runs the AfterRegister hook for a user created outside

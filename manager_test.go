@@ -271,3 +271,28 @@ func TestNoPasswordNeverMatches(t *testing.T) {
 		}
 	}
 }
+
+// refusingHasher refuses every check, as a Hasher whose queue is full does.
+type refusingHasher struct{ gatehouse.Hasher }
+
+func (refusingHasher) Verify(context.Context, string, string) (bool, string, error) {
+	return false, "", gatehouse.Errorf(gatehouse.CodeUnavailable, "no hashing slot")
+}
+
+// A Hasher's refusal reaches the caller whether or not the e-mail is known:
+// answering LOGIN_BAD_CREDENTIALS for unknown ones only would tell them apart.
+func TestAuthenticateRefusalIsTheSameForUnknownEmails(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	m, _ := newManager(t)
+	if _, err := m.Register(ctx, gatehouse.UserCreate{Email: "alice@example.com", Password: "lantern-orbit-123"}); err != nil {
+		t.Fatal(err)
+	}
+	m.Hasher = refusingHasher{m.Hasher}
+	for _, email := range []string{"alice@example.com", "nobody@example.com"} {
+		_, err := m.Authenticate(ctx, email, "lantern-orbit-123")
+		if got := gatehouse.ErrorCode(err); got != gatehouse.CodeUnavailable {
+			t.Errorf("Authenticate(%s) with a refusing Hasher: code %q (%v), want %q", email, got, err, gatehouse.CodeUnavailable)
+		}
+	}
+}

@@ -256,7 +256,7 @@ func (s Strategy) Read(ctx context.Context, key string) (gatehouse.Principal, er
 	if k.LastUsedAt.IsZero() || now.Sub(k.LastUsedAt) >= touchEvery {
 		// Best effort: the key was just found valid, and a failed
 		// bookkeeping write must not refuse the request.
-		s.Store.TouchAPIKey(ctx, k.ID, now)
+		_ = s.Store.TouchAPIKey(ctx, k.ID, now)
 	}
 	return gatehouse.Principal{
 		UserID:  k.UserID,

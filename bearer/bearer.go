@@ -114,7 +114,7 @@ func expiresIn(d time.Duration) int64 {
 func writeString(b *bytes.Buffer, s string) {
 	enc := json.NewEncoder(b)
 	enc.SetEscapeHTML(false)
-	enc.Encode(s)           // cannot fail for a string
+	_ = enc.Encode(s)       // cannot fail for a string
 	b.Truncate(b.Len() - 1) // Encode appends a newline
 }
 

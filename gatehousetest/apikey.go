@@ -170,8 +170,9 @@ func wantAPIKeys(t *testing.T, s gatehouse.APIKeyStore, user gatehouse.ID, want 
 		t.Fatalf("ListAPIKeys = %q, want %q", gotNames, wantNames)
 	}
 	for i := range got {
+		// #nosec G602 -- got and want have the same length: their names compared equal above.
 		if d := diffAPIKey(got[i], want[i]); d != "" {
-			t.Errorf("ListAPIKeys, key %q: %s", want[i].Name, d)
+			t.Errorf("ListAPIKeys, key %q: %s", want[i].Name, d) // #nosec G602 -- as above
 		}
 	}
 }

@@ -165,8 +165,9 @@ func wantOAuthAccounts(t *testing.T, s gatehouse.OAuthAccountStore, user gatehou
 		t.Fatalf("ListOAuthAccounts = %q, want %q", gotNames, wantNames)
 	}
 	for i := range got {
+		// #nosec G602 -- got and want have the same length: their names compared equal above.
 		if d := diffOAuthAccount(got[i], want[i]); d != "" {
-			t.Errorf("ListOAuthAccounts, account %s: %s", oauthLabel(want[i]), d)
+			t.Errorf("ListOAuthAccounts, account %s: %s", oauthLabel(want[i]), d) // #nosec G602 -- as above
 		}
 	}
 }

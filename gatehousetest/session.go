@@ -181,6 +181,7 @@ func wantSessions(t *testing.T, s gatehouse.SessionStore, user gatehouse.ID, now
 		return
 	}
 	for i := range got {
+		// #nosec G602 -- got and want have the same length: their IDs compared equal above.
 		if d := diffSession(got[i], want[i]); d != "" {
 			t.Errorf("ListSessions(%v) at %v, session %v: %s", user, now, got[i].ID, d)
 		}

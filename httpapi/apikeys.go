@@ -3,6 +3,7 @@ package httpapi
 import (
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gatehouse/gatehouse"
@@ -111,6 +112,8 @@ func (a *api) createMyAPIKey(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
+	a.record(r, succeededEvent(gatehouse.AuditAPIKeyCreated, auth.User.ID,
+		"key_id", rec.ID.String(), "scopes", strings.Join(rec.Scopes, " ")))
 	out := toAPIKeyJSON(rec, false)
 	out.Key = key
 	writeJSON(w, http.StatusCreated, out)
@@ -157,19 +160,21 @@ func (a *api) deleteMyAPIKey(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, &gatehouse.Error{Code: gatehouse.CodeForbidden})
 		return
 	}
-	a.deleteAPIKey(w, r, auth.User.ID, r.PathValue("key_id"))
+	a.deleteAPIKey(w, r, auth.User.ID, auth.User.ID, r.PathValue("key_id"))
 }
 
 func (a *api) deleteUserAPIKey(w http.ResponseWriter, r *http.Request) {
-	u, err := a.userByPath(r)
+	auth, u, err := a.userByPathWithAuth(r)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	a.deleteAPIKey(w, r, u.ID, r.PathValue("key_id"))
+	a.deleteAPIKey(w, r, u.ID, auth.User.ID, r.PathValue("key_id"))
 }
 
-func (a *api) deleteAPIKey(w http.ResponseWriter, r *http.Request, userID gatehouse.ID, raw string) {
+// deleteAPIKey deletes the key named raw of user userID, as asked by
+// actor.
+func (a *api) deleteAPIKey(w http.ResponseWriter, r *http.Request, userID, actor gatehouse.ID, raw string) {
 	id, err := gatehouse.ParseID(raw)
 	if err != nil {
 		a.writeError(w, r, &gatehouse.Error{Code: gatehouse.CodeNotFound})
@@ -179,6 +184,9 @@ func (a *api) deleteAPIKey(w http.ResponseWriter, r *http.Request, userID gateho
 		a.writeError(w, r, err)
 		return
 	}
+	e := succeededEvent(gatehouse.AuditAPIKeyRevoked, userID, "key_id", id.String())
+	e.ActorID = actor
+	a.record(r, e)
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -216,7 +224,7 @@ func (a *api) authorize(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	request := map[string]any{"method": r.Method, "path": r.URL.Path, "ip": client(r).IP, "time": time.Now().UTC()}
+	request := map[string]any{"method": r.Method, "path": r.URL.Path, "ip": a.client(r).IP, "time": time.Now().UTC()}
 	dec := a.Policies.Evaluate(r.Context(), subject, action, resource, request)
 	writeJSON(w, http.StatusOK, struct {
 		Allow  bool   `json:"allow"`

@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"net"
 	"net/http"
 
 	"github.com/gatehouse/gatehouse"
@@ -41,20 +40,31 @@ func (a *api) login(name string) http.HandlerFunc {
 			a.writeError(w, r, errs)
 			return
 		}
+		// Counted before the password is checked, whoever the account
+		// belongs to: a throttled guess costs no hash and learns nothing.
+		if err := a.check(r, a.limits.policy(loginPolicy), username, gatehouse.AuditLoginFailed); err != nil {
+			a.writeError(w, r, err)
+			return
+		}
 		ctx := r.Context()
 		u, err := a.Manager.Authenticate(ctx, username, password)
 		if err == nil && a.RequireVerification && !u.IsVerified {
 			err = &gatehouse.Error{Code: gatehouse.CodeLoginUserNotVerified}
+			a.record(r, failedEvent(gatehouse.AuditLoginFailed, u.ID, err, "backend", name))
+		} else if err != nil {
+			a.record(r, failedEvent(gatehouse.AuditLoginFailed, a.knownUser(ctx, username), err, "backend", name))
 		}
 		if err != nil {
 			a.writeError(w, r, err)
 			return
 		}
-		tok, err := a.issue(gatehouse.WithClient(ctx, client(r)), b, u)
+		tok, err := a.issue(gatehouse.WithClient(ctx, a.client(r)), b, u)
 		if err != nil {
 			a.writeError(w, r, err)
 			return
 		}
+		a.succeeded(r, username)
+		a.record(r, succeededEvent(gatehouse.AuditLoginSucceeded, u.ID, "backend", name))
 		if err := b.Transport.WriteLogin(w, r, tok); err != nil {
 			a.Logger.ErrorContext(ctx, "write login response", "backend", name, "error", err)
 			return
@@ -63,6 +73,21 @@ func (a *api) login(name string) http.HandlerFunc {
 			a.Logger.ErrorContext(ctx, "after-login hook", "user_id", u.ID.String(), "error", err)
 		}
 	}
+}
+
+// knownUser is the id of the user with e-mail email, for the audit record
+// of a failed login, or zero. The record never reaches the client, whose
+// answer is the same either way; the username itself is not recorded, as
+// users type passwords into it.
+func (a *api) knownUser(ctx context.Context, email string) gatehouse.ID {
+	if a.Audit == nil {
+		return gatehouse.ID{}
+	}
+	u, err := a.Manager.Users.FindUserByEmail(ctx, email)
+	if err != nil {
+		return gatehouse.ID{}
+	}
+	return u.ID
 }
 
 // issue starts a session (when sessions are on) and writes an access token
@@ -128,6 +153,7 @@ func (a *api) logout(name string) http.HandlerFunc {
 				return
 			}
 		}
+		a.record(r, succeededEvent(gatehouse.AuditLogout, auth.User.ID, "backend", auth.Backend.Name))
 		if err := b.Transport.WriteLogout(w, r); err != nil {
 			a.Logger.ErrorContext(r.Context(), "write logout response", "backend", name, "error", err)
 		}
@@ -147,35 +173,43 @@ func (a *api) register(w http.ResponseWriter, r *http.Request) {
 	if !a.done(w, r, d) {
 		return
 	}
+	if err := a.check(r, a.limits.policy(registerPolicy), "", AuditThrottled); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
 	u, err := a.Manager.Register(r.Context(), gatehouse.UserCreate{Email: email, Password: password, Fields: fields})
 	if err != nil && u == nil {
 		a.writeError(w, r, err)
 		return
 	}
+	a.record(r, succeededEvent(gatehouse.AuditUserRegistered, u.ID))
 	if err != nil {
 		a.Logger.ErrorContext(r.Context(), "after-register hook", "user_id", u.ID.String(), "error", err)
 	}
 	a.writeUser(w, r, http.StatusCreated, u)
 }
 
-// client describes the request's sender for the token records. The IP is
-// the connection's peer: forwarding headers are spoofable unless a trusted
-// proxy sets them, which the server configures in front of this handler.
-func client(r *http.Request) gatehouse.Client {
-	ip, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		ip = r.RemoteAddr
-	}
-	return gatehouse.Client{UserAgent: r.UserAgent(), IP: ip}
-}
-
-// authenticate finds the request's user and applies req.
+// authenticate finds the request's user and applies req. With a Limiter,
+// failed credentials are counted per client and a client over the limit
+// is refused before its credential is checked (Limits.BadCredential).
 func (a *api) authenticate(r *http.Request, req gatehouse.Requirement) (*gatehouse.Auth, error) {
-	auth, err := a.Authenticator.Authenticate(r)
+	key, err := a.credentialGuard(r)
 	if err != nil {
 		return nil, err
 	}
+	auth, err := a.Authenticator.Authenticate(r)
+	if err != nil {
+		if key != "" && gatehouse.ErrorCode(err) == gatehouse.CodeUnauthorized {
+			if lerr := a.countBadCredential(r.Context(), key); lerr != nil {
+				return nil, lerr
+			}
+		}
+		return nil, err
+	}
 	if err := req.Check(auth.User); err != nil {
+		if gatehouse.ErrorCode(err) == gatehouse.CodeForbidden {
+			a.record(r, failedEvent(AuditAccessDenied, auth.User.ID, err, "route", r.Pattern))
+		}
 		return nil, err
 	}
 	return auth, nil

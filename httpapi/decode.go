@@ -43,7 +43,7 @@ func (a *api) readObject(w http.ResponseWriter, r *http.Request) (object, error)
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(body, &fields); err != nil || fields == nil {
 		var input any
-		json.Unmarshal(body, &input)
+		_ = json.Unmarshal(body, &input) // invalid JSON is echoed as null, as FastAPI does
 		return object{shapeErr: notAnObject(input)}, nil
 	}
 	return object{fields: fields}, nil
@@ -272,7 +272,7 @@ func article(t gatehouse.FieldType) string {
 // rawInput echoes what the client sent in a 422, as FastAPI does.
 func rawInput(raw json.RawMessage) any {
 	var v any
-	json.Unmarshal(raw, &v)
+	_ = json.Unmarshal(raw, &v) // invalid JSON is echoed as null, as FastAPI does
 	return v
 }
 
@@ -297,7 +297,7 @@ func (a *api) readForm(w http.ResponseWriter, r *http.Request) (map[string][]str
 		}
 		return r.PostForm, nil
 	case "multipart/form-data":
-		if err := r.ParseMultipartForm(a.MaxBodyBytes); err != nil {
+		if err := r.ParseMultipartForm(a.MaxBodyBytes); err != nil { // #nosec G120 -- the body is capped by http.MaxBytesReader above
 			return nil, formError(err)
 		}
 		return r.MultipartForm.Value, nil

@@ -36,7 +36,7 @@ func missing(loc ...any) validationError {
 
 // writeError answers with err. Validation errors are 422 lists, oversized
 // bodies 413, and everything else goes through gatehouse.WriteError (one
-// code-to-status table). Server-side failures are logged with their cause;
+// code-to-status table); a throttled request's wait becomes Retry-After. Server-side failures are logged with their cause;
 // the client sees only the code.
 func (a *api) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var v validationError
@@ -49,6 +49,10 @@ func (a *api) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
 		err = &gatehouse.Error{Code: gatehouse.CodeTooLarge, Err: err}
+	}
+	var wait throttled
+	if errors.As(err, &wait) {
+		w.Header().Set("Retry-After", wait.retryAfter())
 	}
 	code := gatehouse.ErrorCode(err)
 	if status := code.Status(); status >= 500 {
@@ -70,5 +74,5 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	w.Write(b)
+	_, _ = w.Write(b) // a failed write means the client has gone
 }

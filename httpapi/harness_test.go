@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -62,6 +63,7 @@ type stack struct {
 	roles    gatehouse.RoleStore
 	apikeys  gatehouse.APIKeyStore
 	oauth    gatehouse.OAuthAccountStore
+	audit    gatehouse.AuditStore
 	clock    *clock
 }
 
@@ -76,13 +78,13 @@ var engines = []engine{
 		db := sqlitetest.New(t)
 		db.Now = clk.Now
 		return &stack{sqlite.NewUserStore(db), sqlite.NewRevocations(db), sqlite.NewTokenStore(db), nil, sqlite.NewSessionStore(db),
-			sqlite.NewRoleStore(db), sqlite.NewAPIKeyStore(db), sqlite.NewOAuthAccountStore(db), clk}
+			sqlite.NewRoleStore(db), sqlite.NewAPIKeyStore(db), sqlite.NewOAuthAccountStore(db), sqlite.NewAuditStore(db), clk}
 	}},
 	{"postgres", func(t testing.TB, clk *clock) *stack {
 		db := postgrestest.New(t)
 		db.Now = clk.Now
 		return &stack{postgres.NewUserStore(db), postgres.NewRevocations(db), postgres.NewTokenStore(db), nil, postgres.NewSessionStore(db),
-			postgres.NewRoleStore(db), postgres.NewAPIKeyStore(db), postgres.NewOAuthAccountStore(db), clk}
+			postgres.NewRoleStore(db), postgres.NewAPIKeyStore(db), postgres.NewOAuthAccountStore(db), postgres.NewAuditStore(db), clk}
 	}},
 }
 
@@ -124,6 +126,17 @@ type options struct {
 	maxBody int64
 	// services sets ForwardAuth, JWKS, Docs and Metrics to stand-ins.
 	services bool
+	// limiter turns throttling on, with limits (zero fields: the
+	// defaults). Other tests run unthrottled.
+	limiter gatehouse.Limiter
+	limits  httpapi.Limits
+	// clientIP, when set, finds the client address (testClientIP reads
+	// a test header).
+	clientIP func(*http.Request) netip.Addr
+	// audit turns the audit log on, in the engine's store.
+	audit bool
+	// hasher replaces the cheap argon2id hasher.
+	hasher gatehouse.Hasher
 }
 
 // server is a running Gatehouse API on a real HTTP server.
@@ -195,9 +208,13 @@ func start(t testing.TB, st *stack, opt options) *server {
 		t.Fatal(err)
 	}
 	signer.SetClock(st.clock.Now)
+	var hasher gatehouse.Hasher = &password.Hasher{Params: cheap}
+	if opt.hasher != nil {
+		hasher = opt.hasher
+	}
 	m := &gatehouse.Manager{
 		Users:     st.users,
-		Hasher:    &password.Hasher{Params: cheap},
+		Hasher:    hasher,
 		Passwords: &password.Policy{SkipBlocklist: true}, // the tests use passwords like "password123"
 		Hooks:     opt.hooks,
 		Tokens:    signer,
@@ -227,6 +244,10 @@ func start(t testing.TB, st *stack, opt options) *server {
 		JWKS:                when(opt.services, standIn("application/json", `{"keys":[]}`)),
 		Docs:                when(opt.services, standIn("text/html; charset=utf-8", "<!doctype html><title>API</title>")),
 		Metrics:             when(opt.services, standIn("text/plain; version=0.0.4; charset=utf-8", "up 1\n")),
+		Limiter:             opt.limiter,
+		Limits:              opt.limits,
+		ClientIP:            opt.clientIP,
+		Audit:               when(opt.audit, st.audit),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"regexp"
 	"slices"
 	"strings"
@@ -55,6 +56,26 @@ type Config struct {
 	// (Sessions are on when the Authenticator has them: SetSessions.)
 	KeepSessionsOnPasswordChange bool
 	Logger                       *slog.Logger // default slog.Default()
+
+	// Limiter throttles password guessing, token guessing and mail
+	// floods with the rules of Limits: over a limit a request gets 429
+	// {"detail":"TOO_MANY_REQUESTS"} and Retry-After; when the Limiter
+	// cannot decide, 503 {"detail":"SERVICE_UNAVAILABLE"}, never a pass.
+	// nil: no throttling. Several server instances need a shared one
+	// (redis.Limiter); one instance can use ratelimit.Memory.
+	Limiter gatehouse.Limiter
+	// Limits are the rules Limiter applies; zero fields take
+	// DefaultLimits' values.
+	Limits Limits
+	// ClientIP finds the address of a request's client, for limits, the
+	// audit log, session records and policies. Default: the connection's
+	// peer (RemoteAddr). Behind a reverse proxy, use a clientip.Resolver
+	// that trusts it; never a header the client can write.
+	ClientIP func(*http.Request) netip.Addr
+	// Audit records security events (logins, password changes, role
+	// changes, API keys…) and serves them to superusers at GET /audit.
+	// nil: no audit log and no /audit route.
+	Audit gatehouse.AuditStore
 	// Checks name the service's dependencies and check that each is
 	// reachable, for GET /readyz ("database": db.Ping, say).
 	Checks map[string]func(context.Context) error
@@ -79,6 +100,8 @@ type api struct {
 	resolver *authz.Resolver
 	// document is GET /openapi.json, rendered once from the route table.
 	document []byte
+	// limits are the throttling policies; nil without a Limiter.
+	limits *policies
 }
 
 // maxBackgroundFlows bounds the flows that run after their answer; beyond
@@ -146,11 +169,23 @@ func build(cfg Config) (*api, http.Handler, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.ClientIP == nil {
+		cfg.ClientIP = peer
+	}
+	var limits *policies
+	if cfg.Limiter != nil {
+		lim, err := cfg.Limits.withDefaults()
+		if err != nil {
+			return nil, nil, err
+		}
+		limits = newPolicies(cfg.Limiter, lim)
+	}
 	a := &api{
 		Config: cfg,
 		fields: make(map[string]gatehouse.Field),
 		user:   gatehouse.Requirement{Active: true, Verified: cfg.RequireVerification},
 		flows:  make(chan struct{}, maxBackgroundFlows),
+		limits: limits,
 	}
 	for _, f := range cfg.Fields {
 		if !fieldName.MatchString(f.Name) || reserved[f.Name] {
@@ -217,7 +252,7 @@ func (a *api) headers(next http.Handler) http.Handler {
 
 func (a *api) serveDocument(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
-	w.Write(a.document)
+	_, _ = w.Write(a.document) // a failed write means the client has gone
 }
 
 func (a *api) healthz(w http.ResponseWriter, r *http.Request) {

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"context"
 	"net/http"
 	"slices"
 	"time"
@@ -39,18 +38,6 @@ const csrfCookie = "fastapiusersoauthcsrf"
 // lifetime in the contract.
 const stateLifetime = time.Hour
 
-// mountOAuth adds the OAuth routes of every configured provider.
-func (a *api) mountOAuth(mux *http.ServeMux) {
-	for name := range a.OAuth {
-		mux.HandleFunc("GET /auth/"+name+"/authorize", a.oauthAuthorize(name, false))
-		mux.HandleFunc("GET /auth/"+name+"/callback", a.oauthCallback(name, false))
-		mux.HandleFunc("GET /auth/associate/"+name+"/authorize", a.oauthAuthorize(name, true))
-		mux.HandleFunc("GET /auth/associate/"+name+"/callback", a.oauthCallback(name, true))
-	}
-	mux.HandleFunc("GET /users/me/oauth-accounts", a.listOAuthAccounts)
-	mux.HandleFunc("DELETE /users/me/oauth-accounts/{id}", a.unlinkOAuthAccount)
-}
-
 // oauthAuthorize answers GET …/authorize: the provider's URL (or, with
 // ?redirect=true, a 302 to it) and the CSRF cookie the callback checks.
 func (a *api) oauthAuthorize(name string, associate bool) http.HandlerFunc {
@@ -82,6 +69,7 @@ func (a *api) oauthAuthorize(name string, associate bool) http.HandlerFunc {
 			HttpOnly: true, Secure: true, SameSite: http.SameSiteLaxMode,
 		})
 		if q.Get("redirect") == "true" {
+			// #nosec G710 -- the provider's configured authorization endpoint, built here
 			http.Redirect(w, r, authURL, http.StatusFound)
 			return
 		}
@@ -135,27 +123,33 @@ func (a *api) oauthCallback(name string, associate bool) http.HandlerFunc {
 			return
 		}
 		if associate {
-			if err := a.link(ctx, name, current, ident); err != nil {
+			if err := a.link(r, name, current, ident); err != nil {
 				a.writeError(w, r, err)
 				return
 			}
 			a.writeUser(w, r, http.StatusOK, current)
 			return
 		}
-		u, err := a.oauthUser(ctx, name, p, ident)
-		if err == nil && !u.IsActive {
-			err = &gatehouse.Error{Code: gatehouse.CodeLoginBadCredentials}
-		}
-		if err != nil {
-			a.writeError(w, r, err)
-			return
-		}
 		b := a.oauthBackend(p)
-		tok, err := a.issue(gatehouse.WithClient(ctx, client(r)), b, u)
+		u, err := a.oauthUser(r, name, p, ident)
+		if err == nil && !u.IsActive {
+			a.record(r, failedEvent(gatehouse.AuditLoginFailed, u.ID, &gatehouse.Error{Code: gatehouse.CodeLoginBadCredentials}, "backend", b.Name, "provider", name))
+			err = &gatehouse.Error{Code: gatehouse.CodeLoginBadCredentials}
+		} else if err != nil {
+			// The provider vouched for the identity, yet it may not log
+			// in (its e-mail belongs to an unlinked user, say).
+			a.record(r, failedEvent(gatehouse.AuditLoginFailed, gatehouse.ID{}, err, "backend", b.Name, "provider", name))
+		}
 		if err != nil {
 			a.writeError(w, r, err)
 			return
 		}
+		tok, err := a.issue(gatehouse.WithClient(ctx, a.client(r)), b, u)
+		if err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+		a.record(r, succeededEvent(gatehouse.AuditLoginSucceeded, u.ID, "backend", b.Name, "provider", name))
 		if returnTo != "" {
 			// A browser flow: the login's cookies, then back to the app.
 			capture := &headerCapture{header: w.Header()}
@@ -163,6 +157,7 @@ func (a *api) oauthCallback(name string, associate bool) http.HandlerFunc {
 				a.writeError(w, r, err)
 				return
 			}
+			// #nosec G710 -- returnTo matched Config.ReturnURLs exactly and came back in the signed state
 			http.Redirect(w, r, returnTo, http.StatusFound)
 		} else if err := b.Transport.WriteLogin(w, r, tok); err != nil {
 			a.Logger.ErrorContext(ctx, "write login response", "backend", b.Name, "error", err)
@@ -220,7 +215,8 @@ func (a *api) oauthBackend(p OAuthProvider) *gatehouse.Backend {
 // oauthUser finds or makes the user a provider identity belongs to
 // (contract §2.5): the linked account's user; else, with AssociateByEmail
 // and a verified e-mail, the user with that e-mail; else a new user.
-func (a *api) oauthUser(ctx context.Context, provider string, p OAuthProvider, id *oauth.Identity) (*gatehouse.User, error) {
+func (a *api) oauthUser(r *http.Request, provider string, p OAuthProvider, id *oauth.Identity) (*gatehouse.User, error) {
+	ctx := r.Context()
 	acc, err := a.OAuthAccounts.FindOAuthAccount(ctx, provider, id.AccountID)
 	switch gatehouse.ErrorCode(err) {
 	case "":
@@ -246,7 +242,7 @@ func (a *api) oauthUser(ctx context.Context, provider string, p OAuthProvider, i
 		if !p.AssociateByEmail || !id.EmailVerified {
 			return nil, &gatehouse.Error{Code: gatehouse.CodeOAuthUserAlreadyExists}
 		}
-		return existing, a.link(ctx, provider, existing, id)
+		return existing, a.link(r, provider, existing, id)
 	case gatehouse.CodeNotFound:
 	default:
 		return nil, err
@@ -258,7 +254,8 @@ func (a *api) oauthUser(ctx context.Context, provider string, p OAuthProvider, i
 		}
 		return nil, err
 	}
-	if err := a.link(ctx, provider, u, id); err != nil {
+	a.record(r, succeededEvent(gatehouse.AuditUserRegistered, u.ID, "provider", provider))
+	if err := a.link(r, provider, u, id); err != nil {
 		return nil, err
 	}
 	if err := a.Manager.Registered(ctx, u); err != nil {
@@ -267,9 +264,10 @@ func (a *api) oauthUser(ctx context.Context, provider string, p OAuthProvider, i
 	return u, nil
 }
 
-// link attaches a provider account to u. An account linked to someone else
-// stays theirs.
-func (a *api) link(ctx context.Context, provider string, u *gatehouse.User, id *oauth.Identity) error {
+// link attaches a provider account to u, recording a new link. An account
+// linked to someone else stays theirs.
+func (a *api) link(r *http.Request, provider string, u *gatehouse.User, id *oauth.Identity) error {
+	ctx := r.Context()
 	access, refresh, err := a.sealTokens(id)
 	if err != nil {
 		return err
@@ -289,7 +287,10 @@ func (a *api) link(ctx context.Context, provider string, u *gatehouse.User, id *
 		ID: gatehouse.NewID(), UserID: u.ID, Provider: provider, AccountID: id.AccountID, AccountEmail: id.Email,
 		AccessToken: access, RefreshToken: refresh, ExpiresAt: id.Expiry, CreatedAt: time.Now().UTC(),
 	})
-	if gatehouse.ErrorCode(err) == gatehouse.CodeConflict {
+	switch gatehouse.ErrorCode(err) {
+	case "":
+		a.record(r, succeededEvent(gatehouse.AuditOAuthLinked, u.ID, "provider", provider))
+	case gatehouse.CodeConflict:
 		return &gatehouse.Error{Code: gatehouse.CodeOAuthUserAlreadyExists}
 	}
 	return err
@@ -358,7 +359,8 @@ func (a *api) unlinkOAuthAccount(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	if !slices.ContainsFunc(accounts, func(acc gatehouse.OAuthAccount) bool { return acc.ID == id }) {
+	i := slices.IndexFunc(accounts, func(acc gatehouse.OAuthAccount) bool { return acc.ID == id })
+	if i < 0 {
 		a.writeError(w, r, &gatehouse.Error{Code: gatehouse.CodeNotFound})
 		return
 	}
@@ -370,5 +372,6 @@ func (a *api) unlinkOAuthAccount(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
+	a.record(r, succeededEvent(gatehouse.AuditOAuthUnlinked, auth.User.ID, "provider", accounts[i].Provider))
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -30,7 +30,8 @@ type route struct {
 type access int
 
 const (
-	accessNone access = iota
+	// accessNone is the zero value: an open operation.
+	_ access = iota
 	// accessUser needs an active user (verified too with
 	// RequireVerification), by any backend's credential.
 	accessUser
@@ -59,6 +60,10 @@ type operation struct {
 	providerErrors bool
 	// standalone marks operations that use no store: no 503.
 	standalone bool
+	// throttled marks operations a Config.Limiter limits (429).
+	// Authenticated operations need no mark: failed credentials are
+	// throttled on all of them.
+	throttled bool
 }
 
 type param struct {
@@ -243,6 +248,9 @@ func (a *api) renderOperation(path string, op *operation, alternatives []map[str
 		out["security"] = alternatives
 		errs = append(errs, gatehouse.CodeUnauthorized, gatehouse.CodeForbidden)
 	}
+	if a.limits != nil && (op.throttled || op.access == accessUser || op.access == accessSuperuser) {
+		errs = append(errs, gatehouse.CodeTooManyRequests)
+	}
 	validation := op.validation
 	if op.body != nil {
 		content := make(map[string]any)
@@ -286,8 +294,15 @@ func (a *api) renderOperation(path string, op *operation, alternatives []map[str
 			"description": errorDescription(codes, free),
 			"content":     map[string]any{mediaJSON: map[string]any{"schema": errorSchema(codes, free)}},
 		}
-		if status == http.StatusUnauthorized {
+		switch status {
+		case http.StatusUnauthorized:
 			resp["headers"] = renderHeaders(map[string]string{"WWW-Authenticate": "Bearer"})
+		case http.StatusTooManyRequests:
+			resp["headers"] = map[string]any{"Retry-After": map[string]any{
+				"description": "Seconds to wait before trying again, rounded up",
+				"required":    true,
+				"schema":      schema{"type": "integer", "minimum": 1},
+			}}
 		}
 		responses[strconv.Itoa(status)] = resp
 	}
@@ -505,6 +520,19 @@ func (a *api) schemas() map[string]any {
 			"status": schema{"type": "string", "enum": []string{"ok", "unavailable"}},
 			"checks": schema{"type": "object", "additionalProperties": schema{"type": "string", "enum": []string{"ok", "unavailable"}}},
 		})),
-		"JWKS": objectSchema([]string{"keys"}, schema{"keys": arrayOf(objectSchema([]string{"kty"}, schema{"kty": str, "kid": str}))}),
+		"AuditEvent": closed(objectSchema([]string{"id", "time", "event", "user_id", "actor_id", "ip", "user_agent", "outcome", "detail", "attrs"}, schema{
+			"id":         schema{"type": "string", "format": "uuid"},
+			"time":       dateTime,
+			"event":      str,
+			"user_id":    schema{"type": []string{"string", "null"}, "format": "uuid", "description": "The user the event is about; null when unknown."},
+			"actor_id":   schema{"type": []string{"string", "null"}, "format": "uuid", "description": "Who acted, when not the user: an administrator."},
+			"ip":         str,
+			"user_agent": str,
+			"outcome":    schema{"type": "string", "enum": []string{"success", "failure", "denied"}},
+			"detail":     schema{"type": "string", "description": "Why, as an error code; empty on success."},
+			"attrs":      schema{"type": "object", "additionalProperties": str, "description": "Identifiers such as backend, key_id, roles, provider; never a secret."},
+		})),
+		"AuditPage": closed(objectSchema([]string{"items", "total"}, schema{"items": arrayOf(ref("AuditEvent")), "total": integer})),
+		"JWKS":      objectSchema([]string{"keys"}, schema{"keys": arrayOf(objectSchema([]string{"kty"}, schema{"kty": str, "kid": str}))}),
 	}
 }

@@ -3,6 +3,8 @@ package httpapi
 import (
 	"net/http"
 	"regexp"
+	"slices"
+	"strings"
 
 	"github.com/gatehouse/gatehouse"
 )
@@ -164,7 +166,7 @@ func (a *api) setUserRoles(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	u, err := a.userByPath(r)
+	auth, u, err := a.userByPathWithAuth(r)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -185,5 +187,8 @@ func (a *api) setUserRoles(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
+	e := succeededEvent(gatehouse.AuditRolesChanged, u.ID, "roles", strings.Join(slices.Compact(slices.Sorted(slices.Values(names))), " "))
+	e.ActorID = auth.User.ID
+	a.record(r, e)
 	a.writeUser(w, r, http.StatusOK, u)
 }

@@ -58,7 +58,7 @@ func (a *api) routes() []route {
 		add(http.MethodPost, prefix+"/login", a.login(b.Name), &operation{
 			id: "auth_" + b.Name + "_login", summary: "Log in with " + b.Name, tag: tagAuth,
 			description: "The username is the e-mail address. Cookie backends refuse cross-origin requests (403).",
-			body:        loginForm, replies: loginReplies(&b),
+			body:        loginForm, replies: loginReplies(&b), throttled: true,
 			errs: []gatehouse.Code{gatehouse.CodeLoginBadCredentials, gatehouse.CodeLoginUserNotVerified, gatehouse.CodeForbidden},
 		})
 		add(http.MethodPost, prefix+"/logout", a.logout(b.Name), &operation{
@@ -76,7 +76,7 @@ func (a *api) routes() []route {
 			}
 			add(http.MethodPost, prefix+"/refresh", a.refresh(b.Name), &operation{
 				id: "auth_" + b.Name + "_refresh", summary: "Refresh the " + b.Name + " token", tag: tagAuth,
-				description: desc, replies: loginReplies(&b),
+				description: desc, replies: loginReplies(&b), throttled: true,
 				body: &requestBody{required: !carried, content: map[string]schema{
 					mediaJSON: ref("RefreshRequest"), mediaForm: ref("RefreshForm"),
 				}},
@@ -168,25 +168,25 @@ func (a *api) routes() []route {
 		rs = append(rs, a.oauthRoutes()...)
 	}
 	add(http.MethodPost, "/auth/register", a.register, &operation{
-		id: "register", summary: "Register", tag: tagAuth, body: jsonBody("UserCreate"),
+		id: "register", summary: "Register", tag: tagAuth, body: jsonBody("UserCreate"), throttled: true,
 		replies: []reply{{status: http.StatusCreated, description: "The new user", media: mediaJSON, schema: ref("UserRead")}},
 		errs:    []gatehouse.Code{gatehouse.CodeRegisterUserAlreadyExists, gatehouse.CodeRegisterInvalidPassword},
 	})
 	add(http.MethodPost, "/auth/request-verify-token", a.requestVerifyToken, &operation{
-		id: "request_verify_token", summary: "Request a verification e-mail", tag: tagAuth, body: jsonBody("EmailRequest"),
+		id: "request_verify_token", summary: "Request a verification e-mail", tag: tagAuth, body: jsonBody("EmailRequest"), throttled: true,
 		replies: []reply{accepted},
 	})
 	add(http.MethodPost, "/auth/verify", a.verify, &operation{
-		id: "verify", summary: "Verify an e-mail address", tag: tagAuth, body: jsonBody("VerifyRequest"),
+		id: "verify", summary: "Verify an e-mail address", tag: tagAuth, body: jsonBody("VerifyRequest"), throttled: true,
 		replies: []reply{userReply},
 		errs:    []gatehouse.Code{gatehouse.CodeVerifyUserBadToken, gatehouse.CodeVerifyUserAlreadyVerified},
 	})
 	add(http.MethodPost, "/auth/forgot-password", a.forgotPassword, &operation{
-		id: "forgot_password", summary: "Request a password reset e-mail", tag: tagAuth, body: jsonBody("EmailRequest"),
+		id: "forgot_password", summary: "Request a password reset e-mail", tag: tagAuth, body: jsonBody("EmailRequest"), throttled: true,
 		replies: []reply{accepted},
 	})
 	add(http.MethodPost, "/auth/reset-password", a.resetPassword, &operation{
-		id: "reset_password", summary: "Reset a password", tag: tagAuth, body: jsonBody("ResetPasswordRequest"),
+		id: "reset_password", summary: "Reset a password", tag: tagAuth, body: jsonBody("ResetPasswordRequest"), throttled: true,
 		replies: []reply{{status: http.StatusOK, description: "The password is changed", media: mediaJSON, schema: jsonNull}},
 		errs:    []gatehouse.Code{gatehouse.CodeResetPasswordBadToken, gatehouse.CodeResetPasswordInvalidPassword},
 	})
@@ -222,6 +222,21 @@ func (a *api) routes() []route {
 		id: "users_delete", summary: "Delete a user", tag: tagAdmin, access: accessSuperuser, validation: true,
 		replies: []reply{noContent}, errs: []gatehouse.Code{gatehouse.CodeNotFound},
 	})
+	if a.Audit != nil {
+		add(http.MethodGet, "/audit", a.listAudit, &operation{
+			id: "audit_list", summary: "List audit events", tag: tagAdmin, access: accessSuperuser, validation: true,
+			description: "Newest first. A request made with an API key needs the scope \"" + ScopeAudit + "\".",
+			params: []param{
+				{name: "user_id", in: "query", description: "Events about this user", schema: schema{"type": "string", "format": "uuid"}},
+				{name: "event", in: "query", description: "Events of this type, such as login.failed", schema: str},
+				{name: "since", in: "query", description: "Events at or after this instant (RFC 3339)", schema: dateTime},
+				{name: "until", in: "query", description: "Events before this instant (RFC 3339)", schema: dateTime},
+				{name: "limit", in: "query", schema: schema{"type": "integer", "minimum": 1, "maximum": gatehouse.MaxAuditListLimit, "default": 50}},
+				{name: "offset", in: "query", schema: schema{"type": "integer", "minimum": 0, "default": 0}},
+			},
+			replies: []reply{{status: http.StatusOK, description: "A page of events, newest first", media: mediaJSON, schema: ref("AuditPage")}},
+		})
+	}
 	return append(rs, a.serviceRoutes()...)
 }
 

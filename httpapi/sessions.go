@@ -20,6 +20,9 @@ func (a *api) refresh(name string) http.HandlerFunc {
 			return
 		}
 		token, err := a.refreshToken(w, r, b)
+		if err == nil {
+			err = a.check(r, a.limits.policy(refreshPolicy), "", AuditThrottled)
+		}
 		if err != nil {
 			a.writeError(w, r, err)
 			return
@@ -27,6 +30,13 @@ func (a *api) refresh(name string) http.HandlerFunc {
 		ctx := r.Context()
 		sess, next, err := sessions.Refresh(ctx, token, name)
 		if err != nil {
+			// A reused token is a theft alarm: its session has just
+			// ended. The store does not say whose it was.
+			event := gatehouse.AuditTokenRefreshed
+			if gatehouse.ErrorCode(err) == gatehouse.CodeRefreshTokenReused {
+				event = gatehouse.AuditRefreshReused
+			}
+			a.record(r, failedEvent(event, gatehouse.ID{}, err, "backend", name))
 			a.writeError(w, r, err)
 			return
 		}
@@ -48,9 +58,11 @@ func (a *api) refresh(name string) http.HandlerFunc {
 			tok, err = b.Strategy.Write(ctx, u, sess.ID)
 		}
 		if err != nil {
+			a.record(r, failedEvent(gatehouse.AuditTokenRefreshed, sess.UserID, err, "backend", name, "session_id", sess.ID.String()))
 			a.writeError(w, r, err)
 			return
 		}
+		a.record(r, succeededEvent(gatehouse.AuditTokenRefreshed, u.ID, "backend", name, "session_id", sess.ID.String()))
 		tok.RefreshToken = next
 		if err := b.Transport.WriteLogin(w, r, tok); err != nil {
 			a.Logger.ErrorContext(ctx, "write refresh response", "backend", name, "error", err)
@@ -183,6 +195,7 @@ func (a *api) endMySession(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
+	a.record(r, succeededEvent(gatehouse.AuditSessionEnded, auth.User.ID, "session_id", id.String()))
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -197,12 +210,13 @@ func (a *api) endMyOtherSessions(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
+	a.record(r, succeededEvent(gatehouse.AuditSessionEnded, auth.User.ID, "sessions", "others"))
 	w.WriteHeader(http.StatusNoContent)
 }
 
 // endUserSessions ends every session of a user (superuser).
 func (a *api) endUserSessions(w http.ResponseWriter, r *http.Request) {
-	_, u, err := a.userByPathWithAuth(r)
+	auth, u, err := a.userByPathWithAuth(r)
 	if err == nil {
 		err = a.Authenticator.Sessions().EndUser(r.Context(), u.ID, gatehouse.ID{})
 	}
@@ -210,6 +224,9 @@ func (a *api) endUserSessions(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
+	e := succeededEvent(gatehouse.AuditSessionEnded, u.ID, "sessions", "all")
+	e.ActorID = auth.User.ID
+	a.record(r, e)
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -67,7 +67,7 @@ func (a *api) patchUser(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) deleteUser(w http.ResponseWriter, r *http.Request) {
-	u, err := a.userByPath(r)
+	auth, u, err := a.userByPathWithAuth(r)
 	if err == nil {
 		// Sessions go first: in Redis they do not cascade from the user.
 		err = a.endSessionsAfter(r, u.ID, gatehouse.ID{})
@@ -79,6 +79,9 @@ func (a *api) deleteUser(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
+	e := succeededEvent(gatehouse.AuditUserDeleted, u.ID)
+	e.ActorID = auth.User.ID
+	a.record(r, e)
 	a.revokeUser(r, u.ID)
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -153,6 +156,7 @@ func (a *api) update(w http.ResponseWriter, r *http.Request, auth *gatehouse.Aut
 		a.writeError(w, r, err)
 		return
 	}
+	a.recordUpdate(r, auth, u, updated, c.Password != nil)
 	// A new password logs the account out everywhere else, and so does a
 	// deactivation; the session making the change is kept.
 	if (c.Password != nil && !a.KeepSessionsOnPasswordChange) || (!updated.IsActive && u.IsActive) {
@@ -169,6 +173,27 @@ func (a *api) update(w http.ResponseWriter, r *http.Request, auth *gatehouse.Aut
 		a.Logger.ErrorContext(r.Context(), "after-update hook", "user_id", u.ID.String(), "error", err)
 	}
 	a.writeUser(w, r, http.StatusOK, updated)
+}
+
+// recordUpdate records the security-relevant parts of a change from u to
+// updated made by auth's user: a new password, a new e-mail address, and
+// a superuser flag set or cleared (a privilege change, recorded as
+// roles.changed).
+func (a *api) recordUpdate(r *http.Request, auth *gatehouse.Auth, u, updated *gatehouse.User, newPassword bool) {
+	var events []gatehouse.AuditEvent
+	if newPassword {
+		events = append(events, succeededEvent(gatehouse.AuditPasswordChanged, u.ID))
+	}
+	if updated.Email != u.Email {
+		events = append(events, succeededEvent(gatehouse.AuditEmailChanged, u.ID))
+	}
+	if updated.IsSuperuser != u.IsSuperuser {
+		events = append(events, succeededEvent(gatehouse.AuditRolesChanged, u.ID, "is_superuser", strconv.FormatBool(updated.IsSuperuser)))
+	}
+	for _, e := range events {
+		e.ActorID = auth.User.ID
+		a.record(r, e)
+	}
 }
 
 // listUsers answers GET /users?limit=&offset=&email= for superusers.

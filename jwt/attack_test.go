@@ -250,39 +250,62 @@ func corpus(tb testing.TB, f fixture, v, jkuURL string) []attack {
 	return as
 }
 
+// TestAttackCorpus runs the corpus against the same keys with and without
+// the cache of verified tokens. V and the baseline are cached before the
+// corpus runs, so a mutation of V that hit the cache would be accepted;
+// and no refused token may be cached.
 func TestAttackCorpus(t *testing.T) {
 	for _, alg := range algs {
 		t.Run(alg, func(t *testing.T) {
 			ctx := context.Background()
 			f := newFixture(t, alg)
 			rev := newRevocations()
-			s := newStrategy(t, f, func(c *jwt.Config) { c.Revocations = rev })
-			v := write(t, s)
+			cached := newStrategy(t, f, func(c *jwt.Config) { c.Revocations = rev })
+			uncached := newStrategy(t, f, func(c *jwt.Config) { c.Revocations, c.CacheSize = rev, -1 })
+			strategies := []struct {
+				name string
+				s    *jwt.Strategy
+			}{{"Cached", cached}, {"Uncached", uncached}}
+			v := write(t, cached)
+			baseline := forge(t, f.signer(), baseHeader(f), basePayload())
 
-			// The forger is right: a token it builds like Write is accepted,
-			// so every refusal below is the strategy's doing.
-			if _, err := s.Read(ctx, forge(t, f.signer(), baseHeader(f), basePayload())); err != nil {
-				t.Fatalf("baseline forged token refused: %v", err)
+			for _, st := range strategies {
+				// The forger is right: a token it builds like Write is
+				// accepted, so every refusal below is the strategy's doing.
+				if _, err := st.s.Read(ctx, baseline); err != nil {
+					t.Fatalf("%s: baseline forged token refused: %v", st.name, err)
+				}
+				if _, err := st.s.Read(ctx, v); err != nil {
+					t.Fatalf("%s: V refused: %v", st.name, err)
+				}
 			}
-			if _, err := s.Read(ctx, v); err != nil {
-				t.Fatalf("V refused: %v", err)
+			if n := jwt.CacheLen(cached); n != 2 {
+				t.Fatalf("%d tokens cached, want V and the baseline", n)
 			}
 
 			for _, a := range corpus(t, f, v, "http://127.0.0.1:9/jwks.json") {
 				t.Run(a.name, func(t *testing.T) {
 					for i, tok := range a.tokens {
-						p, err := s.Read(ctx, tok)
-						if code := gatehouse.ErrorCode(err); code != gatehouse.CodeUnauthorized {
-							t.Errorf("token %d (%.80q…): Read = %+v, code %q (%v)", i, tok, p, code, err)
-						}
-						if code := gatehouse.ErrorCode(s.Destroy(ctx, tok)); code != gatehouse.CodeUnauthorized && code != "" {
-							t.Errorf("token %d: Destroy code %q", i, code)
+						for _, st := range strategies {
+							p, err := st.s.Read(ctx, tok)
+							if code := gatehouse.ErrorCode(err); code != gatehouse.CodeUnauthorized {
+								t.Errorf("%s: token %d (%.80q…): Read = %+v, code %q (%v)", st.name, i, tok, p, code, err)
+							}
+							if code := gatehouse.ErrorCode(st.s.Destroy(ctx, tok)); code != gatehouse.CodeUnauthorized && code != "" {
+								t.Errorf("%s: token %d: Destroy code %q", st.name, i, code)
+							}
 						}
 					}
 				})
 			}
 			if rev.revokes != 0 {
 				t.Errorf("the corpus caused %d Revoke calls", rev.revokes)
+			}
+			if n := jwt.CacheLen(cached); n != 2 {
+				t.Errorf("%d tokens cached after the corpus, want 2: a refused token was cached", n)
+			}
+			if _, err := cached.Read(ctx, v); err != nil {
+				t.Errorf("V refused after the corpus: %v", err)
 			}
 		})
 	}

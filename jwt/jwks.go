@@ -57,7 +57,7 @@ func JWKS(keys ...Key) http.Handler {
 		h := w.Header()
 		h.Set("Content-Type", "application/json")
 		h.Set("Cache-Control", "public, max-age=300")
-		w.Write(body)
+		_, _ = w.Write(body) // a failed write means the client has gone
 	})
 }
 

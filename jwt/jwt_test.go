@@ -672,7 +672,7 @@ func publicFromJWK(t *testing.T, k map[string]string) any {
 func BenchmarkWrite(b *testing.B) {
 	for _, alg := range algs {
 		b.Run(alg, func(b *testing.B) {
-			s := benchStrategy(b, alg)
+			s := benchStrategy(b, alg, 0)
 			u := &gatehouse.User{ID: userID}
 			ctx := context.Background()
 			b.ReportAllocs()
@@ -685,24 +685,32 @@ func BenchmarkWrite(b *testing.B) {
 	}
 }
 
-func BenchmarkRead(b *testing.B) {
+// BenchmarkVerify reads one token over and over: Cold checks its signature
+// and claims every time (CacheSize -1), Cached finds it among the verified
+// tokens. Both ask the revocation store.
+func BenchmarkVerify(b *testing.B) {
 	for _, alg := range algs {
-		b.Run(alg, func(b *testing.B) {
-			s := benchStrategy(b, alg)
-			tok := write(b, s)
-			ctx := context.Background()
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := s.Read(ctx, tok); err != nil {
-					b.Fatal(err)
+		for _, bc := range []struct {
+			name string
+			size int
+		}{{"Cold", -1}, {"Cached", 0}} {
+			b.Run(alg+"/"+bc.name, func(b *testing.B) {
+				s := benchStrategy(b, alg, bc.size)
+				tok := write(b, s)
+				ctx := context.Background()
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := s.Read(ctx, tok); err != nil {
+						b.Fatal(err)
+					}
 				}
-			}
-		})
+			})
+		}
 	}
 }
 
 // benchStrategy uses real production keys: RSA 3072 from GenerateKey.
-func benchStrategy(b *testing.B, alg string) *jwt.Strategy {
+func benchStrategy(b *testing.B, alg string, cacheSize int) *jwt.Strategy {
 	var k jwt.Key
 	var err error
 	if alg == "HS256" {
@@ -713,7 +721,7 @@ func benchStrategy(b *testing.B, alg string) *jwt.Strategy {
 	if err != nil {
 		b.Fatal(err)
 	}
-	s, err := jwt.New(jwt.Config{Key: k, Revocations: newRevocations()})
+	s, err := jwt.New(jwt.Config{Key: k, Revocations: newRevocations(), CacheSize: cacheSize})
 	if err != nil {
 		b.Fatal(err)
 	}

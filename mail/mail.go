@@ -134,8 +134,9 @@ func writeFileAtomic(path string, data []byte) (err error) {
 	}
 	defer func() {
 		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
+			// Best-effort cleanup: err, already set, is what the caller needs.
+			_ = f.Close()
+			_ = os.Remove(f.Name())
 		}
 	}()
 	if err := f.Chmod(0o600); err != nil {

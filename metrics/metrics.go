@@ -210,7 +210,9 @@ func (r *recorder) Flush() {
 	if r.status == 0 {
 		r.status = http.StatusOK
 	}
-	http.NewResponseController(r.ResponseWriter).Flush()
+	// http.Flusher has no error to return; a writer that cannot flush
+	// simply does not.
+	_ = http.NewResponseController(r.ResponseWriter).Flush()
 }
 
 // Unwrap lets http.ResponseController reach the writer's other abilities

@@ -32,7 +32,7 @@ type GitHubConfig struct {
 // GitHub's endpoints.
 const (
 	GitHubAuthURL  = "https://github.com/login/oauth/authorize"
-	GitHubTokenURL = "https://github.com/login/oauth/access_token"
+	GitHubTokenURL = "https://github.com/login/oauth/access_token" // #nosec G101 -- a public endpoint URL, not a credential
 	GitHubAPIURL   = "https://api.github.com"
 )
 

@@ -125,7 +125,7 @@ func (s *Strategy) Read(ctx context.Context, token string) (gatehouse.Principal,
 	if now.Sub(rec.LastUsedAt) >= touchEvery {
 		// Best effort: the token was just found valid, and a failed
 		// bookkeeping write must not refuse the request.
-		s.store.TouchToken(ctx, h, now)
+		_ = s.store.TouchToken(ctx, h, now)
 	}
 	return gatehouse.Principal{UserID: rec.UserID, SessionID: rec.SessionID, TokenID: h, Expiry: rec.ExpiresAt}, nil
 }

@@ -51,10 +51,6 @@ var expiries = map[string]time.Duration{
 	"30d": 30 * 24 * time.Hour, "90d": 90 * 24 * time.Hour, "365d": 365 * 24 * time.Hour,
 }
 
-// errSignedOut is returned by loadAccount when the browser is not logged
-// in (any more).
-var errSignedOut = errors.New("pages: not logged in")
-
 func (h *handler) accountView(w http.ResponseWriter, r *http.Request) *view {
 	return h.newView(w, r, "Your account", append(newPasswordFields(),
 		&field{ID: "key-name", Name: "name", Label: "Name of the key", Type: "text", Autocomplete: "off", Required: true,

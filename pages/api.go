@@ -136,6 +136,8 @@ func (c *client) absorb(h http.Header) {
 		}
 		c.cookies = slices.DeleteFunc(c.cookies, func(ck *http.Cookie) bool { return ck.Name == set.Name })
 		if set.MaxAge >= 0 && set.Value != "" {
+			// #nosec G124 -- a cookie sent on a request to the API, never
+			// written to a response: Set-Cookie attributes do not apply.
 			c.cookies = append(c.cookies, &http.Cookie{Name: set.Name, Value: set.Value})
 		}
 	}
@@ -214,6 +216,8 @@ func readError(res *result) *apiError {
 
 // messages are what a person reads for the API's codes. None tells
 // whether an account exists where the API does not either.
+//
+// #nosec G101 -- error codes and the sentences shown for them, no credential.
 var messages = map[string]string{
 	"LOGIN_BAD_CREDENTIALS":           "Wrong e-mail or password.",
 	"LOGIN_USER_NOT_VERIFIED":         "Confirm your e-mail address before you log in: open the link we sent you, or ask for a new one.",

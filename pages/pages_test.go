@@ -33,7 +33,6 @@ func checkHeaders(t *testing.T, h http.Header) {
 var (
 	inputID    = regexp.MustCompile(`<(?:input|select) id="([^"]+)"`)
 	inlineCode = regexp.MustCompile(`<script|<style|\sstyle=|\son[a-z]+=`)
-	hidden     = regexp.MustCompile(`<input type="hidden"`)
 )
 
 func TestPagesRender(t *testing.T) {

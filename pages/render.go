@@ -138,7 +138,7 @@ func (h *handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 	hd.Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	if r.Method != http.MethodHead {
-		w.Write(buf.Bytes())
+		_, _ = w.Write(buf.Bytes()) // a failed write means the client has gone
 	}
 }
 

@@ -4,7 +4,17 @@ import "context"
 
 // Acquire takes a hashing slot, so tests can fill the semaphore.
 func (h *Hasher) Acquire(ctx context.Context) (release func(), err error) {
-	return h.acquire(ctx)
+	if err := h.acquire(ctx); err != nil {
+		return nil, err
+	}
+	return h.release, nil
+}
+
+// SetHooks makes h call queued when a caller is about to wait for a slot,
+// and hashing when one has a slot and is about to hash, so tests can stop
+// callers at those points. Call it before h is used.
+func SetHooks(h *Hasher, queued, hashing func()) {
+	h.onQueued, h.onSlot = queued, hashing
 }
 
 // Cost returns the work a stored hash asks for (zeros when it does not

@@ -48,6 +48,8 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/bcrypt"
@@ -83,10 +85,36 @@ func DefaultParams() Params {
 	return Params{Memory: 19456, Time: 2, Threads: 1}
 }
 
+// defaultMaxWait is how long a caller waits for a hashing slot when
+// Hasher.MaxWait is zero. At DefaultParams (about 21 ms a hash) a full
+// default queue (queuePerSlot waiters per slot) drains in about 0.7 s, so
+// only a stalled server waits this long; and it is well under the timeouts
+// of HTTP clients, which get a 503 they can act on rather than a hung
+// request.
+const defaultMaxWait = time.Second
+
+// queuePerSlot is how many callers may wait per hashing slot when
+// Hasher.MaxQueue is zero. Waiters hold no hashing memory, only a
+// goroutine, so the queue is sized by latency: 64 logins arriving at once
+// on two cores are all served within defaultMaxWait.
+const queuePerSlot = 32
+
+// retryHashing is the Retry-After of a refused hash: about the time a full
+// queue takes to drain.
+const retryHashing = time.Second
+
 // Hasher hashes passwords with argon2id and checks argon2id and bcrypt
 // hashes. The zero value is ready to use: DefaultParams, at most
-// runtime.GOMAXPROCS(0) hashes at a time, passwords up to 1024 bytes.
-// Use a Hasher through a pointer and do not copy it after first use.
+// runtime.GOMAXPROCS(0) hashes at a time with 32 times as many callers
+// waiting for at most 1s, passwords up to 1024 bytes.
+//
+// Every hash, including the one a Manager computes for an unknown e-mail
+// so that timing does not reveal which accounts exist, goes through the
+// same limit; so when it refuses, it refuses known and unknown accounts
+// alike.
+//
+// Use a Hasher through a pointer and do not copy it after first use: the
+// limit is set up then, and a copy would have its own.
 type Hasher struct {
 	// Params are the costs of new hashes. A zero field takes its value from
 	// DefaultParams. Lower costs are for tests only.
@@ -95,25 +123,46 @@ type Hasher struct {
 	// MaxConcurrent bounds how many hashes are computed at once, so that a
 	// burst of logins cannot take Params.Memory each until the process runs
 	// out of memory: the peak is about MaxConcurrent × Params.Memory. Callers
-	// beyond it wait for a slot or for their context to end. Zero means
+	// beyond it wait for a slot (see MaxQueue and MaxWait). Zero means
 	// runtime.GOMAXPROCS(0), since more would only queue for CPUs anyway.
-	// It is read once, at first use.
+	// It is read once, at first use, like MaxQueue and MaxWait.
 	MaxConcurrent int
+
+	// MaxQueue bounds how many callers wait for a slot. Beyond it Hash and
+	// Verify fail at once with gatehouse.CodeUnavailable (a 503): a longer
+	// queue would not make the CPUs faster, only every login slower, until
+	// clients time out and retry on top of it. Zero means 32 times
+	// MaxConcurrent; a negative value lets nobody wait.
+	MaxQueue int
+
+	// MaxWait bounds how long a caller waits for a slot before failing
+	// with gatehouse.CodeUnavailable, or sooner if its context ends. Zero
+	// means 1s. Raise it with Params that take much longer than the
+	// default.
+	MaxWait time.Duration
 
 	// MaxBytes is the longest password accepted; zero means
 	// 1024. Longer passwords are rejected before any hashing.
 	MaxBytes int
 
-	semOnce sync.Once
-	sem     chan struct{}
+	limitOnce sync.Once
+	slots     chan struct{} // holds one value per hash being computed
+	inside    atomic.Int64  // callers hashing or waiting for a slot
+	maxInside int64         // MaxConcurrent + MaxQueue
+	maxWait   time.Duration
+
+	// Test hooks, set by export_test.go; nil otherwise.
+	onQueued func() // a caller is about to wait for a slot
+	onSlot   func() // a caller has a slot and is about to hash
 }
 
 var _ gatehouse.Hasher = (*Hasher)(nil)
 
 // Hash returns the argon2id PHC string of password, normalized to NFKC, with
 // a fresh random salt. A password longer than MaxBytes is an error with
-// gatehouse.CodeInvalidPassword; a context that ends while waiting for a
-// hashing slot is an error with gatehouse.CodeUnavailable.
+// gatehouse.CodeInvalidPassword. When no hashing slot can be had (the
+// queue is full, MaxWait passed, or the context ended while waiting) the
+// error has gatehouse.CodeUnavailable.
 func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 	if limit := h.maxBytes(); len(password) > limit {
 		return "", tooLong(limit)
@@ -129,12 +178,11 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 	// NFKC can make the password longer (U+FDFA becomes 18 code points),
 	// but only by a bounded factor, and argon2 reads its input once.
 	pw := []byte(norm.NFKC.String(password))
-	release, err := h.acquire(ctx)
-	if err != nil {
+	if err := h.acquire(ctx); err != nil {
 		return "", err
 	}
 	key := argon2.IDKey(pw, salt, p.Time, p.Memory, p.Threads, keyLen)
-	release()
+	h.release()
 	return encodePHC(p, salt, key), nil
 }
 
@@ -207,39 +255,89 @@ func (h *Hasher) Verify(ctx context.Context, password, hash string) (ok bool, re
 
 // run computes check(pw) in a hashing slot.
 func (h *Hasher) run(ctx context.Context, check func([]byte) bool, pw string) (bool, error) {
-	release, err := h.acquire(ctx)
-	if err != nil {
+	if err := h.acquire(ctx); err != nil {
 		return false, err
 	}
-	defer release()
+	defer h.release()
 	return check([]byte(pw)), nil
 }
 
-// acquire waits for a hashing slot. The semaphore is made on first use so
-// that the zero Hasher works and no state is shared between Hashers.
-func (h *Hasher) acquire(ctx context.Context) (release func(), err error) {
-	h.semOnce.Do(func() {
-		n := h.MaxConcurrent
-		if n <= 0 {
-			n = runtime.GOMAXPROCS(0)
-		}
-		h.sem = make(chan struct{}, n)
-	})
-	// A request that is already gone should not take a slot, even a free
-	// one: select would pick between the two at random.
-	if err := ctx.Err(); err != nil {
-		return nil, unavailable(err)
+// initLimit sets up the limit on first use, so that the zero Hasher works
+// and no state is shared between Hashers.
+func (h *Hasher) initLimit() {
+	n := h.MaxConcurrent
+	if n <= 0 {
+		n = runtime.GOMAXPROCS(0)
 	}
-	select {
-	case h.sem <- struct{}{}:
-		return func() { <-h.sem }, nil
-	case <-ctx.Done():
-		return nil, unavailable(ctx.Err())
+	queue := h.MaxQueue
+	switch {
+	case queue == 0:
+		queue = queuePerSlot * n
+	case queue < 0:
+		queue = 0
+	}
+	h.slots = make(chan struct{}, n)
+	h.maxInside = int64(n + queue)
+	h.maxWait = h.MaxWait
+	if h.maxWait <= 0 {
+		h.maxWait = defaultMaxWait
 	}
 }
 
+// acquire takes a hashing slot, waiting in the queue if there is room in
+// it. On success the caller must call release.
+func (h *Hasher) acquire(ctx context.Context) error {
+	h.limitOnce.Do(h.initLimit)
+	// A request that is already gone should not take a slot, even a free
+	// one: select would pick between the two at random.
+	if err := ctx.Err(); err != nil {
+		return unavailable(err)
+	}
+	if h.inside.Add(1) > h.maxInside {
+		h.inside.Add(-1)
+		return &gatehouse.Error{Code: gatehouse.CodeUnavailable, RetryAfter: retryHashing,
+			Err: fmt.Errorf("password: %d hashes running or waiting already", h.maxInside)}
+	}
+	select {
+	case h.slots <- struct{}{}:
+	default:
+		if err := h.wait(ctx); err != nil {
+			h.inside.Add(-1)
+			return unavailable(err)
+		}
+	}
+	if h.onSlot != nil {
+		h.onSlot()
+	}
+	return nil
+}
+
+// wait waits for a free slot and takes it.
+func (h *Hasher) wait(ctx context.Context) error {
+	if h.onQueued != nil {
+		h.onQueued()
+	}
+	t := time.NewTimer(h.maxWait)
+	defer t.Stop()
+	select {
+	case h.slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return fmt.Errorf("no slot within %v", h.maxWait)
+	}
+}
+
+// release gives back the slot of a successful acquire.
+func (h *Hasher) release() {
+	<-h.slots
+	h.inside.Add(-1)
+}
+
 func unavailable(err error) error {
-	return gatehouse.Errorf(gatehouse.CodeUnavailable, "password: waiting to hash: %w", err)
+	return &gatehouse.Error{Code: gatehouse.CodeUnavailable, RetryAfter: retryHashing,
+		Err: fmt.Errorf("password: waiting to hash: %w", err)}
 }
 
 // params returns h.Params with defaults filled in, or an error if argon2
@@ -287,6 +385,7 @@ func bcryptMatches(hash string, pw []byte) bool {
 
 // matches reports whether pw hashes to the stored key, in constant time.
 func (s phc) matches(pw []byte) bool {
+	// #nosec G115 -- len(s.key) is at most maxKey: parsePHC rejects longer keys.
 	key := argon2.IDKey(pw, s.salt, s.params.Time, s.params.Memory, s.params.Threads, uint32(len(s.key)))
 	return subtle.ConstantTimeCompare(key, s.key) == 1
 }

@@ -104,6 +104,8 @@ func parseParams(s string) (Params, error) {
 	if vals[2] > 255 {
 		return Params{}, errors.New("password: argon2id parallelism out of range")
 	}
+	// #nosec G115 -- every value is bounded before its conversion: Memory and
+	// Time by min against limits below 2^32, Threads by the check just above.
 	p := Params{Memory: uint32(min(vals[0], maxMemory+1)), Time: uint32(min(vals[1], maxTime+1)), Threads: uint8(vals[2])}
 	if err := p.check(); err != nil {
 		return Params{}, fmt.Errorf("password: argon2id hash: %w", err)

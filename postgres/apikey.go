@@ -28,7 +28,7 @@ type APIKeyStore struct {
 // NewAPIKeyStore returns an APIKeyStore on db.
 func NewAPIKeyStore(db *DB) *APIKeyStore { return &APIKeyStore{db: db} }
 
-const apiKeyColumns = `id, user_id, name, prefix, hash, scopes, created_at, last_used_at, expires_at`
+const apiKeyColumns = `id, user_id, name, prefix, hash, scopes, created_at, last_used_at, expires_at` // #nosec G101 -- column names, not a credential
 
 // CreateAPIKey implements gatehouse.APIKeyStore, storing k as given: the
 // caller chooses the id. A zero CreatedAt is set from the DB's clock; a

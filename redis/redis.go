@@ -109,7 +109,7 @@ func Open(ctx context.Context, rawURL string) (*DB, error) {
 		db.client = goredis.NewClusterClient(cfg.universal.Cluster())
 	}
 	if err := db.Ping(ctx); err != nil {
-		db.client.Close()
+		_ = db.client.Close() // the ping error is the one to report
 		return nil, err
 	}
 	return db, nil

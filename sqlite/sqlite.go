@@ -92,12 +92,12 @@ func Open(path string) (*DB, error) {
 		// The writer connects first so the file exists and is in WAL mode
 		// before any reader opens it.
 		if err := connect(w); err != nil {
-			w.Close()
+			_ = w.Close() // the open error is the one to report
 			return nil, db.fail(context.Background(), "open", err)
 		}
 		r, err := sql.Open("sqlite", dsn(path, true))
 		if err != nil {
-			w.Close()
+			_ = w.Close() // the open error is the one to report
 			return nil, fmt.Errorf("sqlite: open: %w", err)
 		}
 		n := max(4, runtime.GOMAXPROCS(0))
@@ -106,7 +106,7 @@ func Open(path string) (*DB, error) {
 		db.read = r
 	}
 	if err := db.Ping(context.Background()); err != nil {
-		db.Close()
+		_ = db.Close() // the ping error is the one to report
 		return nil, err
 	}
 	return db, nil

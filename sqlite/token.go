@@ -22,7 +22,7 @@ type TokenStore struct {
 // NewTokenStore returns a TokenStore on db.
 func NewTokenStore(db *DB) *TokenStore { return &TokenStore{db: db} }
 
-const tokenColumns = `hash, user_id, created_at, expires_at, last_used_at, user_agent, ip, session_id`
+const tokenColumns = `hash, user_id, created_at, expires_at, last_used_at, user_agent, ip, session_id` // #nosec G101 -- column names, not a credential
 
 // CreateToken implements gatehouse.TokenStore. A zero CreatedAt is set from
 // the DB's clock; a zero LastUsedAt stays zero (never used). A hash that

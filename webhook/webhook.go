@@ -406,8 +406,9 @@ func (h *Hooks) post(d *delivery) (wait time.Duration, retry bool, err error) {
 	if err != nil {
 		return -1, true, fmt.Errorf("webhook: post: %w", err)
 	}
-	io.Copy(io.Discard, io.LimitReader(resp.Body, maxDrain))
-	resp.Body.Close()
+	// Drained so the connection can be reused; the status code is the answer.
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxDrain))
+	_ = resp.Body.Close()
 	switch s := resp.StatusCode; {
 	case s >= 200 && s < 300:
 		return -1, false, nil

@@ -33,6 +33,7 @@ import (
 	"log"
 	"net/http"
 	"os"
+	"time"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/authz"
@@ -52,7 +53,10 @@ func main() {
 	h, err := newServer(ctx, db, &password.Hasher{}, []byte(os.Getenv("APP_SECRET")))
 	check(err)
 	log.Print("articles: serving on http://127.0.0.1:8080")
-	log.Fatal(http.ListenAndServe("127.0.0.1:8080", h))
+	// ReadHeaderTimeout: a client must not hold a connection open by never
+	// finishing its headers.
+	srv := &http.Server{Addr: "127.0.0.1:8080", Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	log.Fatal(srv.ListenAndServe())
 }
 
 // roles are the service's roles, created (or brought up to date) at start.

@@ -9,6 +9,7 @@ import (
 	"log"
 	"net/http"
 	"os"
+	"time"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/bearer"
@@ -42,7 +43,10 @@ func main() {
 		u, _ := gatehouse.UserFrom(r.Context())
 		fmt.Fprintf(w, "Hello %s!\n", u.Email)
 	})))
-	log.Fatal(http.ListenAndServe("127.0.0.1:8080", mux))
+	// ReadHeaderTimeout: a client must not hold a connection open by never
+	// finishing its headers.
+	srv := &http.Server{Addr: "127.0.0.1:8080", Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	log.Fatal(srv.ListenAndServe())
 }
 
 func check(err error) {

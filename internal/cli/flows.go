@@ -69,7 +69,7 @@ func newAccountHooks(c *config, publicURL string, log *slog.Logger) (*accountHoo
 	if c.WebhookURL != "" {
 		wh, err := webhook.New(webhook.Config{URL: c.WebhookURL, Secret: []byte(c.WebhookSecret), Logger: log})
 		if err != nil {
-			h.Close(context.Background()) // nothing is queued yet
+			_ = h.Close(context.Background()) // nothing is queued yet
 			return nil, fmt.Errorf("serve: %s: %w", describeSettings("webhook-url"), err)
 		}
 		h.closers = append(h.closers, wh.Close)

@@ -85,8 +85,14 @@ func (r *keyRing) Reload(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	old := r.cur.Swap(ks)
-	if old != nil && (old.signer != ks.signer || !slices.Equal(old.verify, ks.verify)) {
+	old := r.cur.Load()
+	if old != nil && old.signer == ks.signer && slices.Equal(old.verify, ks.verify) {
+		// A kid names one key for good: the same kids are the same keys.
+		// Keeping the strategy keeps its cache of verified tokens warm.
+		return nil
+	}
+	r.cur.Store(ks)
+	if old != nil {
 		r.log.Info("signing keys changed", "signing", ks.signer, "verifying", ks.verify)
 	}
 	return nil

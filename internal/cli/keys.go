@@ -52,8 +52,10 @@ func newAEAD(secret, info string) (cipher.AEAD, error) {
 func sealWith(aead cipher.AEAD, plain, ad []byte) []byte {
 	out := make([]byte, 1+aead.NonceSize(), 1+aead.NonceSize()+len(plain)+aead.Overhead())
 	out[0] = sealVersion
-	rand.Read(out[1:]) // never fails: crypto/rand panics instead
-	return aead.Seal(out, out[1:], plain, ad)
+	// rand.Read never fails: crypto/rand panics instead. The nonce out[1:]
+	// is therefore fresh.
+	rand.Read(out[1:])
+	return aead.Seal(out, out[1:], plain, ad) // #nosec G407 -- the nonce was just filled by crypto/rand
 }
 
 // openWith is the inverse of sealWith.

@@ -23,7 +23,7 @@ func openMigrated(ctx context.Context, c *config) (*database, error) {
 		return nil, err
 	}
 	if _, err := db.Migrate(ctx); err != nil {
-		db.Close()
+		_ = db.Close() // the Migrate error is the one reported
 		return nil, fmt.Errorf("migrate: %w", err)
 	}
 	return db, nil

@@ -22,7 +22,7 @@ import (
 const (
 	oauthStateInfo  = "gatehouse oauth state v1"
 	oauthPKCEInfo   = "gatehouse oauth pkce v1"
-	oauthTokensInfo = "gatehouse oauth tokens v1"
+	oauthTokensInfo = "gatehouse oauth tokens v1" // #nosec G101 -- an HKDF info label, not a credential
 )
 
 const (

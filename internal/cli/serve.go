@@ -19,6 +19,7 @@ import (
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/apikey"
 	"github.com/gatehouse/gatehouse/bearer"
+	"github.com/gatehouse/gatehouse/clientip"
 	"github.com/gatehouse/gatehouse/cookie"
 	"github.com/gatehouse/gatehouse/forwardauth"
 	"github.com/gatehouse/gatehouse/httpapi"
@@ -26,6 +27,7 @@ import (
 	"github.com/gatehouse/gatehouse/opaque"
 	"github.com/gatehouse/gatehouse/pages"
 	"github.com/gatehouse/gatehouse/password"
+	"github.com/gatehouse/gatehouse/ratelimit"
 	"github.com/gatehouse/gatehouse/redis"
 	"github.com/gatehouse/gatehouse/swaggerui"
 	"github.com/prometheus/client_golang/prometheus"
@@ -134,7 +136,7 @@ func serve(ctx context.Context, c *config, cio cmdIO) error {
 	defer func() {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
 		defer cancel()
-		hooks.Close(ctx)
+		_ = hooks.Close(ctx) // it logs what it drops
 	}()
 	if tlsConfig != nil {
 		handler = strictTransportSecurity(handler)
@@ -153,7 +155,11 @@ func serve(ctx context.Context, c *config, cio cmdIO) error {
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		sweep(sweepCtx, log, map[string]sweeper{"revocations": db.Revocations, "access tokens": db.Tokens, "sessions": db.Sessions})
+		sweepers := map[string]sweeper{"revocations": db.Revocations, "access tokens": db.Tokens, "sessions": db.Sessions}
+		if c.AuditRetention > 0 {
+			sweepers["audit events"] = auditPruner{db.Audit, c.AuditRetention, cio.opts.now}
+		}
+		sweep(sweepCtx, log, sweepers)
 	})
 	if c.JWTAlgorithm != "HS256" { // HS256 signs with the secret: nothing to reload
 		wg.Go(func() { keys.run(sweepCtx, keyReloadInterval) })
@@ -189,7 +195,7 @@ func serve(ctx context.Context, c *config, cio cmdIO) error {
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
-		srv.Close()
+		_ = srv.Close() // the Shutdown error is the one reported
 		return fmt.Errorf("serve: shutdown: %w", err)
 	}
 	<-served // http.ErrServerClosed
@@ -334,7 +340,7 @@ func newHandler(ctx context.Context, c *config, opts options, db *database, rdb 
 	}
 	defer func() {
 		if err != nil {
-			hooks.Close(context.WithoutCancel(ctx)) // nothing is queued yet
+			_ = hooks.Close(context.WithoutCancel(ctx)) // nothing is queued yet
 		}
 	}()
 	manager := &gatehouse.Manager{
@@ -402,6 +408,21 @@ func newHandler(ctx context.Context, c *config, opts options, db *database, rdb 
 	if reg != nil {
 		metricsHandler = metrics.Handler(reg)
 	}
+	// Limits live in Redis when there is one, so that every instance
+	// counts the same attempts; else in this process.
+	var limiter gatehouse.Limiter
+	switch {
+	case !c.RateLimit:
+		log.Warn("rate limiting is off: password and token guessing are not throttled; set GATEHOUSE_RATE_LIMIT=on outside tests")
+	case rdb != nil:
+		limiter = redis.NewLimiter(rdb)
+	default:
+		limiter = ratelimit.NewMemory(ratelimit.DefaultMaxKeys)
+	}
+	clients, err := clientip.New(c.TrustedProxies)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("serve: %s: %w", describeSettings("trusted-proxies"), err)
+	}
 	checks := map[string]func(context.Context) error{"database": db.Ping}
 	if rdb != nil {
 		checks["redis"] = rdb.Ping
@@ -421,6 +442,9 @@ func newHandler(ctx context.Context, c *config, opts options, db *database, rdb 
 		OAuthAccounts:                db.OAuth,
 		Seal:                         seal,
 		ForwardAuth:                  forward,
+		Limiter:                      limiter,
+		ClientIP:                     clients.IP,
+		Audit:                        db.Audit,
 		JWKS:                         keys,
 		Docs:                         swaggerui.Handler(swaggerui.Config{SpecURL: pubPath + "/openapi.json", Title: serviceName + " API"}),
 		Metrics:                      metricsHandler,
@@ -543,6 +567,18 @@ func newStrategy(name string, c *config, db *database, rdb *redis.DB) (gatehouse
 // A sweeper drops expired rows.
 type sweeper interface {
 	Sweep(ctx context.Context) (int64, error)
+}
+
+// auditPruner drops audit events older than the retention.
+type auditPruner struct {
+	store     gatehouse.AuditStore
+	retention time.Duration
+	now       func() time.Time
+}
+
+func (p auditPruner) Sweep(ctx context.Context) (int64, error) {
+	n, err := p.store.PruneAuditEvents(ctx, p.now().Add(-p.retention))
+	return int64(n), err
 }
 
 // sweep drops expired revocations and tokens from the database now and

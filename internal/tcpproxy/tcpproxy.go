@@ -59,11 +59,11 @@ func (p *Proxy) Addr() string { return p.addr }
 func (p *Proxy) Stop() {
 	p.mu.Lock()
 	if p.ln != nil {
-		p.ln.Close()
+		_ = p.ln.Close() // stopping: a close error changes nothing
 		p.ln = nil
 	}
 	for c := range p.conns {
-		c.Close()
+		_ = c.Close()
 	}
 	clear(p.conns)
 	p.mu.Unlock()
@@ -125,7 +125,7 @@ func (p *Proxy) track(ln net.Listener, c net.Conn) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.ln != ln {
-		c.Close()
+		_ = c.Close()
 		return false
 	}
 	p.conns[c] = struct{}{}
@@ -137,7 +137,7 @@ func (p *Proxy) drop(c net.Conn) {
 	p.mu.Lock()
 	delete(p.conns, c)
 	p.mu.Unlock()
-	c.Close()
+	_ = c.Close()
 }
 
 // forward copies between the client c and a new connection to the target
@@ -158,9 +158,9 @@ func (p *Proxy) forward(ln net.Listener, c net.Conn) {
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
-		io.Copy(up, c)
+		_, _ = io.Copy(up, c) // ends when either side closes; both are then closed
 		closeBoth()
 	}()
-	io.Copy(c, up)
+	_, _ = io.Copy(c, up)
 	closeBoth()
 }

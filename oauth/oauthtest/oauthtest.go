@@ -195,7 +195,7 @@ func (p *Provider) Login(tb testing.TB, authURL, sub string) string {
 			tb.Fatalf("oauthtest: Login: %v", err)
 		}
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		loc, err := resp.Location()
 		if err != nil {
 			tb.Fatalf("oauthtest: Login: GET %s: %s: %s", u.Path, resp.Status, body)
@@ -232,7 +232,7 @@ func (p *Provider) rewriteAudience(next http.Handler) http.Handler {
 		}
 		w.Header().Del("Content-Length")
 		w.WriteHeader(rec.Code)
-		w.Write(body)
+		_, _ = w.Write(body) // a failed write means the client has gone
 	})
 }
 
@@ -244,7 +244,7 @@ func (s *storage) reaudience(body []byte, aud string) ([]byte, error) {
 		return nil, err
 	}
 	raw, _ := resp["id_token"].(string)
-	jws, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256})
+	jws, err := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{jose.RS256})
 	if err != nil {
 		return nil, err
 	}

@@ -22,6 +22,7 @@ import (
 	_ "embed"
 	"errors"
 	"io"
+	"math"
 	"sync"
 
 	"github.com/gatehouse/gatehouse/password/internal/fold"
@@ -64,6 +65,9 @@ func parse(gz []byte) (*list, error) {
 	if err != nil {
 		return nil, err
 	}
+	if uint64(len(data)) > math.MaxUint32 {
+		return nil, errors.New("list larger than 4 GiB")
+	}
 	l := &list{data: data, starts: make([]uint32, 0, bytes.Count(data, []byte{'\n'})+1)}
 	for start := 0; start < len(data); {
 		end := bytes.IndexByte(data[start:], '\n')
@@ -73,11 +77,11 @@ func parse(gz []byte) (*list, error) {
 		if end > maxEntry {
 			return nil, errors.New("entry longer than maxEntry")
 		}
-		l.starts = append(l.starts, uint32(start))
+		l.starts = append(l.starts, uint32(start)) // #nosec G115 -- start < len(data) <= MaxUint32, checked above
 		l.maxLen = max(l.maxLen, end)
 		start += end + 1
 	}
-	l.starts = append(l.starts, uint32(len(data)))
+	l.starts = append(l.starts, uint32(len(data))) // #nosec G115 -- len(data) <= MaxUint32, checked above
 	return l, nil
 }
 

@@ -37,7 +37,7 @@ func New(tb testing.TB) *postgres.DB {
 	if err != nil {
 		tb.Fatalf("postgrestest: %v", err)
 	}
-	tb.Cleanup(func() { db.Close() }) // runs before the drop
+	tb.Cleanup(func() { _ = db.Close() }) // runs before the drop
 	if _, err := db.Migrate(ctx); err != nil {
 		tb.Fatalf("postgrestest: %v", err)
 	}

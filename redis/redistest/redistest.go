@@ -67,7 +67,7 @@ func NewAt(tb testing.TB, url string) *redis.DB {
 		tb.Fatalf("redistest: %v", err)
 	}
 	db.Prefix = prefix
-	tb.Cleanup(func() { db.Close() }) // runs before the keys are deleted
+	tb.Cleanup(func() { _ = db.Close() }) // runs before the keys are deleted
 	return db
 }
 
