@@ -380,6 +380,7 @@ func TestHelp(t *testing.T) {
 		{"--rate-limit", "GATEHOUSE_RATE_LIMIT"},
 		{"--trusted-proxies", "GATEHOUSE_TRUSTED_PROXIES"},
 		{"--audit-retention", "GATEHOUSE_AUDIT_RETENTION"},
+		{"--cache-ttl", "GATEHOUSE_CACHE_TTL"},
 		{"--forward-auth-policies", "GATEHOUSE_FORWARD_AUTH_POLICIES"},
 		{"--pprof-addr", "GATEHOUSE_PPROF_ADDR"},
 		{"--tls-cert", "GATEHOUSE_TLS_CERT"},

@@ -59,6 +59,7 @@ type config struct {
 	RateLimit      bool
 	TrustedProxies []netip.Prefix
 	AuditRetention time.Duration // 0: keep forever
+	CacheTTL       time.Duration // 0: no in-process caches
 	PprofAddr      string        // "" when profiling is off
 	TLSCert        string        // "" when serving plain HTTP
 	TLSKey         string
@@ -595,6 +596,15 @@ var settings = []*setting{
 		usage: "how long security events stay in the audit log (GET /audit); older ones are pruned; 0 keeps them forever",
 		parse: func(c *config, v string) (err error) {
 			c.AuditRetention, err = parseNonNegativeDuration(v)
+			return err
+		},
+	},
+	{
+		flag: "cache-ttl", env: "GATEHOUSE_CACHE_TTL", def: "10s", arg: "DURATION",
+		usage: "how long an instance may answer from memory what the stores said about users, roles, sessions, tokens and revocations; " +
+			"changes reach every instance at once through Redis or PostgreSQL, this bounds changes made behind their back; 0 turns the caches off",
+		parse: func(c *config, v string) (err error) {
+			c.CacheTTL, err = parseNonNegativeDuration(v)
 			return err
 		},
 	},

@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -246,6 +248,22 @@ func TestFaults(t *testing.T) {
 				x.proxy.Start()
 			}
 		}
+		// The instance answers from memory what the stores told it while
+		// its change feeds are up; a cut store's feed is noticed within a
+		// few heartbeats, and the phase begins when it has been (requests
+		// before then belong to the transition, where either answer is
+		// allowed, as they would be mid-request).
+		for feed, state := range map[string]store{"redis": p.redis, "database": p.db} {
+			want := map[store]float64{storeUp: 1, storeDown: 0}[state]
+			for cacheUp(t, s.URL, feed) != want {
+				select {
+				case <-deadline:
+					stop()
+					t.Fatalf("%s: gatehouse_cache_up{feed=%q} is not %v within the test's 25s", p.name, feed, want)
+				case <-time.After(10 * time.Millisecond):
+				}
+			}
+		}
 		tick.Store(int32(2 * i))
 		if p.redis == storeDown || p.db == storeDown {
 			want := map[store]string{storeUp: "ok", storeDown: "unavailable"}
@@ -366,4 +384,26 @@ func TestFaults(t *testing.T) {
 			t.Errorf("after recovery, refresh at %s: %d %s, want 200", b, status, body)
 		}
 	}
+}
+
+// cacheUp reads gatehouse_cache_up for a change feed from /metrics: whether
+// the server answers from memory what that feed's stores said.
+func cacheUp(t *testing.T, base, feed string) float64 {
+	t.Helper()
+	resp, b := send(t, "GET", base+"/metrics", nil, nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /metrics: %d", resp.StatusCode)
+	}
+	prefix := `gatehouse_cache_up{feed="` + feed + `"} `
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), prefix); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("GET /metrics: %q: %v", line, err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("GET /metrics lacks %s", prefix)
+	return 0
 }

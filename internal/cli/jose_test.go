@@ -148,7 +148,8 @@ func TestJWKSIndependentLibrary(t *testing.T) {
 	oldKid := joseVerify(t, set, oldToken)
 
 	// A rotation by the CLI, on the same database and secret, is picked up
-	// at the next reload: new logins get the new key.
+	// at the next reload: the key is published at once and signs new
+	// logins once it is old enough.
 	newKid := strings.TrimSpace(mustRun(t, opts(e), "keys", "rotate", "--database-url", dbURL))
 	if newKid == oldKid {
 		t.Fatalf("keys rotate printed the old kid %s", oldKid)
@@ -156,12 +157,19 @@ func TestJWKSIndependentLibrary(t *testing.T) {
 	if got := joseVerify(t, set, login(t, s.URL, "kim@example.com", testPassword)); got != oldKid {
 		t.Errorf("before the reload a login used key %s, want the old %s", got, oldKid)
 	}
+	// The reload publishes the new key, but the old one signs until every
+	// instance has had time to load the new one (90 s).
 	forceReload()
-	newToken := login(t, s.URL, "kim@example.com", testPassword)
 	set = fetchJWKS(t, s.URL)
 	if got := kids(set); len(got) != 2 || !slices.Contains(got, oldKid) || !slices.Contains(got, newKid) {
 		t.Fatalf("JWKS after rotate: kids %v, want %s and %s", got, oldKid, newKid)
 	}
+	if got := joseVerify(t, set, login(t, s.URL, "kim@example.com", testPassword)); got != oldKid {
+		t.Errorf("right after the reload a login used key %s, want the old %s until the new one is 90 s old", got, oldKid)
+	}
+	ahead.Store(int64(90*time.Second + time.Second))
+	forceReload()
+	newToken := login(t, s.URL, "kim@example.com", testPassword)
 	if got := joseVerify(t, set, newToken); got != newKid {
 		t.Errorf("after rotate the token has kid %s, want %s", got, newKid)
 	}

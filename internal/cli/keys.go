@@ -28,6 +28,13 @@ const sealInfo = "gatehouse signing-key seal v1"
 // which they may still sign with the key.
 const retiredKeySlack = time.Minute
 
+// keyActivationDelay is how long a new key is published (in the JWKS and
+// every instance's verifying set) before it signs. Instances learn of a key
+// only at their next reload, so a key that signed at once would make the
+// others refuse its tokens for up to keyReloadInterval; the extra time
+// covers clock skew between the host that added the key and the rest.
+const keyActivationDelay = keyReloadInterval + retiredKeySlack
+
 // sealVersion starts every sealed value (keys, OAuth tokens), so that the
 // format can change.
 const sealVersion = 1
@@ -95,7 +102,9 @@ func unseal(secret, kid string, sealed []byte) ([]byte, error) {
 //
 // HS256 signs with the secret itself. The other algorithms use key pairs
 // from the KeyStore, sealed under the secret: the newest active key of the
-// algorithm signs, and every other key that could still have signed a live
+// algorithm that is older than keyActivationDelay signs (the oldest active
+// one when none is that old yet: on first start, or after the last active
+// key was retired), and every other key that could still have signed a live
 // token verifies. When no active key exists one is generated and stored.
 // Its kid is derived from the secret and the number of keys of the
 // algorithm, so instances that start together compute the same kid: one
@@ -109,7 +118,7 @@ func signingKeys(ctx context.Context, store gatehouse.KeyStore, alg, secret stri
 	if err != nil {
 		return jwt.Key{}, nil, fmt.Errorf("read signing keys: %w", err)
 	}
-	signer, ok := newestActive(stored, alg)
+	signer, ok := pickSigner(stored, alg, now)
 	for attempt := 0; !ok; attempt++ {
 		if attempt == 3 {
 			return jwt.Key{}, nil, fmt.Errorf("cannot store a new %s signing key: its key ids are taken", alg)
@@ -124,7 +133,7 @@ func signingKeys(ctx context.Context, store gatehouse.KeyStore, alg, secret stri
 		if stored, err = store.SigningKeys(ctx); err != nil {
 			return jwt.Key{}, nil, fmt.Errorf("read signing keys: %w", err)
 		}
-		if signer, ok = newestActive(stored, alg); ok {
+		if signer, ok = pickSigner(stored, alg, now); ok {
 			log.Info("using a new signing key", "alg", alg, "kid", signer.ID)
 		}
 	}
@@ -197,9 +206,12 @@ func countKeys(keys []gatehouse.SigningKey, alg string) int {
 	return n
 }
 
-// newestActive returns the newest key of alg that is not retired, ties
-// broken by kid, so that every instance picks the same one.
-func newestActive(keys []gatehouse.SigningKey, alg string) (gatehouse.SigningKey, bool) {
+// pickSigner returns the key that signs at now: the newest active key of
+// alg created at least keyActivationDelay before now, so that every
+// instance already verifies it; failing that (a key rotated soon after the
+// first was made), the oldest active key, the one instances have had
+// longest.
+func pickSigner(keys []gatehouse.SigningKey, alg string, now time.Time) (gatehouse.SigningKey, bool) {
 	var active []gatehouse.SigningKey
 	for _, k := range keys {
 		if k.Algorithm == alg && k.RetiredAt.IsZero() {
@@ -209,9 +221,16 @@ func newestActive(keys []gatehouse.SigningKey, alg string) (gatehouse.SigningKey
 	if len(active) == 0 {
 		return gatehouse.SigningKey{}, false
 	}
-	return slices.MaxFunc(active, func(a, b gatehouse.SigningKey) int {
+	byAge := func(a, b gatehouse.SigningKey) int {
 		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
-	}), true
+	}
+	ready := slices.DeleteFunc(slices.Clone(active), func(k gatehouse.SigningKey) bool {
+		return k.CreatedAt.After(now.Add(-keyActivationDelay))
+	})
+	if len(ready) > 0 {
+		return slices.MaxFunc(ready, byAge), true
+	}
+	return slices.MinFunc(active, byAge), true
 }
 
 func openKey(secret string, sk gatehouse.SigningKey) (jwt.Key, error) {

@@ -242,7 +242,9 @@ func TestKeyRingReload(t *testing.T) {
 		})
 	}
 	for i := range 5 {
-		if _, err := addKey(ctx, store, "EdDSA", fmt.Sprintf("kid-%d", i), secret, time.Now().Add(time.Duration(i+1)*time.Second)); err != nil {
+		// Keys old enough to sign at once, each newer than the last.
+		made := time.Now().Add(-keyActivationDelay - time.Duration(5-i)*time.Second)
+		if _, err := addKey(ctx, store, "EdDSA", fmt.Sprintf("kid-%d", i), secret, made); err != nil {
 			t.Fatal(err)
 		}
 		if err := ring.Reload(ctx); err != nil {
@@ -273,5 +275,46 @@ func TestKeyRingReload(t *testing.T) {
 	}
 	if _, err := ring.Read(ctx, tokens[0]); err != nil {
 		t.Errorf("after a failed reload: %v", err)
+	}
+}
+
+// TestNewKeyWaitsBeforeSigning checks that a rotated key is published at
+// once but signs only once every instance has had a reload to learn it, so
+// that no instance refuses another's fresh tokens.
+func TestNewKeyWaitsBeforeSigning(t *testing.T) {
+	ctx := context.Background()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	start := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	store := &memKeys{}
+	first, _, err := signingKeys(ctx, store, "ES256", secret, 15*time.Minute, start, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rotatedAt := start.Add(time.Hour)
+	kid, err := newKeyID(secret, "ES256", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if added, err := addKey(ctx, store, "ES256", kid, secret, rotatedAt); err != nil || !added {
+		t.Fatalf("addKey: %v, %v", added, err)
+	}
+	tests := []struct {
+		at         time.Duration // after the rotation
+		sign, also string
+	}{
+		{0, first.ID(), kid},
+		{keyReloadInterval, first.ID(), kid},
+		{keyActivationDelay - time.Microsecond, first.ID(), kid},
+		{keyActivationDelay, kid, first.ID()},
+		{time.Hour, kid, first.ID()},
+	}
+	for _, tt := range tests {
+		sign, verify, err := signingKeys(ctx, store, "ES256", secret, 15*time.Minute, rotatedAt.Add(tt.at), log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sign.ID() != tt.sign || !hasKey(verify, tt.also) {
+			t.Errorf("%v after the rotation: sign %s, verify %d keys; want sign %s and verify %s", tt.at, sign.ID(), len(verify), tt.sign, tt.also)
+		}
 	}
 }

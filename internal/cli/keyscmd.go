@@ -16,7 +16,8 @@ import (
 // that decides how long a retired key still verifies.
 var keysSettings = []string{"database-url", "secret", "jwt-algorithm", "access-token-ttl"}
 
-// openMigrated opens and migrates the database for an admin command.
+// openMigrated opens and migrates the database for an admin command, whose
+// changes to users and roles running servers hear of at once.
 func openMigrated(ctx context.Context, c *config) (*database, error) {
 	db, err := openDatabase(ctx, c.DB)
 	if err != nil {
@@ -26,7 +27,7 @@ func openMigrated(ctx context.Context, c *config) (*database, error) {
 		_ = db.Close() // the Migrate error is the one reported
 		return nil, fmt.Errorf("migrate: %w", err)
 	}
-	return db, nil
+	return publishing(db), nil
 }
 
 // keyJSON is a key as 'keys list --json' prints it: never its private part.
@@ -144,8 +145,8 @@ func keysRotateFlags(fs *flag.FlagSet) runFunc {
 			}
 			if added {
 				fmt.Fprintln(cio.stdout, kid)
-				fmt.Fprintf(cio.stderr, "added %s key %s; servers sign with it from their next key reload (within %s)\n",
-					alg, kid, keyReloadInterval)
+				fmt.Fprintf(cio.stderr, "added %s key %s; servers publish it at their next key reload (within %s) and sign with it from %s\n",
+					alg, kid, keyReloadInterval, now.Add(keyActivationDelay).UTC().Format(time.RFC3339))
 				return nil
 			}
 		}

@@ -126,7 +126,8 @@ func serve(ctx context.Context, c *config, cio cmdIO) error {
 			"public_url", publicURL)
 	}
 
-	handler, hooks, keys, err := newHandler(ctx, c, cio.opts, db, rdb, secret, publicURL, log)
+	hot := newHotStores(c, db, rdb, log)
+	handler, hooks, keys, err := newHandler(ctx, c, cio.opts, db, hot, rdb, secret, publicURL, log)
 	if err != nil {
 		return err
 	}
@@ -161,6 +162,9 @@ func serve(ctx context.Context, c *config, cio cmdIO) error {
 		}
 		sweep(sweepCtx, log, sweepers)
 	})
+	for _, cc := range hot.caches {
+		wg.Go(func() { _ = cc.Run(sweepCtx) }) // it returns when sweepCtx ends
+	}
 	if c.JWTAlgorithm != "HS256" { // HS256 signs with the secret: nothing to reload
 		wg.Go(func() { keys.run(sweepCtx, keyReloadInterval) })
 	}
@@ -246,7 +250,7 @@ func redactURL(u string) string {
 // rdb is nil when no Redis is configured. The hooks must be closed, which
 // delivers what they still queue; the key ring is the jwt strategy, for
 // the caller to reload now and then.
-func newHandler(ctx context.Context, c *config, opts options, db *database, rdb *redis.DB, secret, publicURL string,
+func newHandler(ctx context.Context, c *config, opts options, db *database, hot *hotStores, rdb *redis.DB, secret, publicURL string,
 	log *slog.Logger) (_ http.Handler, _ *accountHooks, _ *keyRing, err error) {
 	flowTokens, err := flowSigner(secret)
 	if err != nil {
@@ -261,11 +265,7 @@ func newHandler(ctx context.Context, c *config, opts options, db *database, rdb 
 	pubPath := strings.TrimSuffix(pub.EscapedPath(), "/")
 	// JWT revocations live in Redis when there is one: every instance
 	// sees them at once, and they expire by themselves.
-	var revocations gatehouse.Revocations = db.Revocations
-	if rdb != nil {
-		revocations = redis.NewRevocations(rdb)
-	}
-	keys, err := newKeyRing(ctx, c, db.Keys, secret, revocations, opts.now, log)
+	keys, err := newKeyRing(ctx, c, db.Keys, secret, hot.Revocations, opts.now, log)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("serve: %w", err)
 	}
@@ -286,7 +286,7 @@ func newHandler(ctx context.Context, c *config, opts options, db *database, rdb 
 		}
 		s, ok := strategies[b.Strategy]
 		if !ok {
-			if s, err = newStrategy(b.Strategy, c, db, rdb); err != nil {
+			if s, err = newStrategy(b.Strategy, c, hot); err != nil {
 				return nil, nil, nil, fmt.Errorf("serve: backend %q: %w", b.Name, err)
 			}
 			strategies[b.Strategy] = s
@@ -308,7 +308,7 @@ func newHandler(ctx context.Context, c *config, opts options, db *database, rdb 
 		log.Warn("the auth cookie lacks the Secure attribute, so browsers send it over plain HTTP; " +
 			"set GATEHOUSE_COOKIE_SECURE=true outside development")
 	}
-	auth, err := gatehouse.NewAuthenticator(db.Users, backends...)
+	auth, err := gatehouse.NewAuthenticator(hot.Users, backends...)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("serve: %w", err)
 	}
@@ -324,10 +324,11 @@ func newHandler(ctx context.Context, c *config, opts options, db *database, rdb 
 		reg = prometheus.NewRegistry()
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 		m = metrics.New(reg)
+		hot.register(reg)
 		auth.SetObserver(m.ObserveToken)
 	}
 	if c.sessionsOn() {
-		sessions, err := newSessions(c, db, rdb, secret)
+		sessions, err := newSessions(c, hot, secret)
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("serve: %w", err)
 		}
@@ -344,7 +345,7 @@ func newHandler(ctx context.Context, c *config, opts options, db *database, rdb 
 		}
 	}()
 	manager := &gatehouse.Manager{
-		Users:     db.Users,
+		Users:     hot.Users,
 		Hasher:    &password.Hasher{Params: opts.HashParams},
 		Passwords: &password.Policy{MinLength: c.PasswordMinLength, ServiceName: serviceName},
 		Hooks:     hooks,
@@ -396,7 +397,7 @@ func newHandler(ctx context.Context, c *config, opts options, db *database, rdb 
 	forward, err := forwardauth.New(forwardauth.Config{
 		Authenticator: auth,
 		Requirement:   gatehouse.Requirement{Active: true, Verified: c.RequireVerification},
-		Roles:         db.Roles,
+		Roles:         hot.Roles,
 		Policies:      c.ForwardPolicies,
 		LoginURL:      loginURL,
 		Logger:        log,
@@ -435,7 +436,7 @@ func newHandler(ctx context.Context, c *config, opts options, db *database, rdb 
 		Logger:                       log,
 		Checks:                       checks,
 		Fields:                       c.UserFields,
-		Roles:                        db.Roles,
+		Roles:                        hot.Roles,
 		APIKeys:                      db.APIKeys,
 		Policies:                     c.Policies,
 		OAuth:                        oauthProviders,
@@ -501,17 +502,13 @@ func firstCookieBackend(backends []backendSpec) string {
 
 // newSessions runs sessions in Redis when there is one, else in the
 // database: wherever they are, every instance sees a session end at once.
-func newSessions(c *config, db *database, rdb *redis.DB, secret string) (*gatehouse.Sessions, error) {
+func newSessions(c *config, hot *hotStores, secret string) (*gatehouse.Sessions, error) {
 	key, err := hkdf.Key(sha256.New, []byte(secret), nil, refreshKeyInfo, 32)
 	if err != nil {
 		return nil, err
 	}
-	var store gatehouse.SessionStore = db.Sessions
-	if rdb != nil {
-		store = redis.NewSessionStore(rdb)
-	}
 	return &gatehouse.Sessions{
-		Store:       store,
+		Store:       hot.Sessions,
 		Key:         key,
 		IdleTTL:     c.RefreshIdleTTL,
 		AbsoluteTTL: c.RefreshAbsoluteTTL,
@@ -544,16 +541,16 @@ func newTransport(b backendSpec, c *config, pathPrefix string) (gatehouse.Transp
 }
 
 // newStrategy builds a strategy other than jwt.
-func newStrategy(name string, c *config, db *database, rdb *redis.DB) (gatehouse.Strategy, error) {
+func newStrategy(name string, c *config, hot *hotStores) (gatehouse.Strategy, error) {
 	var store gatehouse.TokenStore
 	switch name {
 	case "database":
-		store = db.Tokens
+		store = hot.Tokens
 	case "redis":
-		if rdb == nil { // the settings check forbids this
+		if hot.RedisTokens == nil { // the settings check forbids this
 			return nil, fmt.Errorf("the redis strategy needs %s", describeSettings("redis-url"))
 		}
-		store = redis.NewTokenStore(rdb)
+		store = hot.RedisTokens
 	default:
 		return nil, fmt.Errorf("unknown strategy %q", name) // parseBackends admits no other
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -269,6 +270,9 @@ func TestServeTwoInstances(t *testing.T) {
 			var reloads []func(context.Context) error
 			o := opts(e)
 			o.KeyReloader = func(r func(context.Context) error) { reloads = append(reloads, r) }
+			// The servers' clock moves ahead for the key rotation below.
+			var ahead atomic.Int64
+			o.Now = func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) }
 			a := startServerWith(t, o, args...)
 			b := startServerWith(t, o, args...)
 			register(t, a.URL, "pia@example.com", testPassword)
@@ -330,14 +334,24 @@ func TestServeTwoInstances(t *testing.T) {
 			}
 
 			// A key rotated by the CLI reaches both instances at their
-			// next reload: A signs with it, B accepts it.
+			// next reload, and signs once it is old enough for every
+			// instance to have loaded it: A signs with it, B accepts it.
 			before := loginPair(t, a.URL, "jwt", "pia@example.com", testPassword)
 			kid := strings.TrimSpace(mustRun(t, opts(e), "keys", "rotate", "--database-url", dbURL, "--jwt-algorithm", "ES256"))
-			for _, reload := range reloads {
-				if err := reload(context.Background()); err != nil {
-					t.Fatal(err)
+			reloadAll := func() {
+				t.Helper()
+				for _, reload := range reloads {
+					if err := reload(context.Background()); err != nil {
+						t.Fatal(err)
+					}
 				}
 			}
+			reloadAll()
+			if h := jwtHeader(t, loginPair(t, a.URL, "jwt", "pia@example.com", testPassword).AccessToken); strings.Contains(string(h), kid) {
+				t.Errorf("right after keys rotate and a reload, A signs with the new key (header %s)", h)
+			}
+			ahead.Store(int64(90*time.Second + time.Second))
+			reloadAll()
 			after := loginPair(t, a.URL, "jwt", "pia@example.com", testPassword)
 			if !strings.Contains(string(jwtHeader(t, after.AccessToken)), `"kid":"`+kid+`"`) {
 				t.Errorf("after keys rotate and a reload, A signs with header %s, want kid %s", jwtHeader(t, after.AccessToken), kid)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/cache"
 	"github.com/gatehouse/gatehouse/postgres"
 	"github.com/gatehouse/gatehouse/sqlite"
 )
@@ -20,9 +21,13 @@ type database struct {
 	APIKeys     gatehouse.APIKeyStore
 	OAuth       gatehouse.OAuthAccountStore
 	Audit       gatehouse.AuditStore
-	Migrate     func(context.Context) ([]string, error)
-	Ping        func(context.Context) error
-	Close       func() error
+	// Changes carries the stores' changes to the caches of every process
+	// on the database: LISTEN/NOTIFY on PostgreSQL, this process only on
+	// SQLite (one process per database file).
+	Changes gatehouse.ChangeFeed
+	Migrate func(context.Context) ([]string, error)
+	Ping    func(context.Context) error
+	Close   func() error
 }
 
 // revocations is a revocation store that can drop expired entries.
@@ -60,6 +65,7 @@ func openDatabase(ctx context.Context, u dbURL) (*database, error) {
 			APIKeys:     sqlite.NewAPIKeyStore(db),
 			OAuth:       sqlite.NewOAuthAccountStore(db),
 			Audit:       sqlite.NewAuditStore(db),
+			Changes:     cache.NewLocalFeed(),
 			Migrate:     db.Migrate,
 			Ping:        db.Ping,
 			Close:       db.Close,
@@ -80,6 +86,7 @@ func openDatabase(ctx context.Context, u dbURL) (*database, error) {
 			APIKeys:     postgres.NewAPIKeyStore(db),
 			OAuth:       postgres.NewOAuthAccountStore(db),
 			Audit:       postgres.NewAuditStore(db),
+			Changes:     postgres.NewChangeFeed(db),
 			Migrate:     db.Migrate,
 			Ping:        db.Ping,
 			Close:       db.Close,

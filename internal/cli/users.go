@@ -63,14 +63,11 @@ func usersCreate(ctx context.Context, c *config, cio cmdIO, u *gatehouse.User, r
 		return fmt.Errorf("users create: %w", err)
 	}
 
-	db, err := openDatabase(ctx, c.DB)
+	db, err := openMigrated(ctx, c)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if _, err := db.Migrate(ctx); err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
 	if err := checkRolesExist(ctx, db, roles); err != nil {
 		return fmt.Errorf("users create: %w", err)
 	}

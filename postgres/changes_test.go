@@ -1,0 +1,360 @@
+package postgres_test
+
+import (
+	"context"
+	"log"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/gatehousetest"
+	"github.com/gatehouse/gatehouse/postgres"
+	"github.com/gatehouse/gatehouse/postgres/postgrestest"
+)
+
+// Two pools on one database are two processes of one application.
+func TestChangeFeed(t *testing.T) {
+	t.Parallel()
+	gatehousetest.TestChangeFeed(t, func(t *testing.T) (a, b gatehouse.ChangeFeed) {
+		dbA := postgrestest.New(t)
+		return postgres.NewChangeFeed(dbA), postgres.NewChangeFeed(openAgain(t, dbA.ConnStringForTest()))
+	})
+}
+
+// openAgain opens a pool of its own on connString, closed when t ends.
+func openAgain(t *testing.T, connString string) *postgres.DB {
+	t.Helper()
+	db, err := postgres.Open(t.Context(), connString)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
+// testLogger sends a feed's log to the test's output.
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// A change NOTIFY cannot carry is refused before anything is sent, so the
+// valid changes of the same call are not published either; the longest
+// payload NOTIFY takes goes through.
+func TestChangeFeedPayloads(t *testing.T) {
+	t.Parallel()
+	feed := postgres.NewChangeFeed(postgrestest.New(t))
+	l := gatehousetest.ListenFeed(t, feed)
+	l.WaitUp(true)
+	valid := gatehouse.Change{Kind: gatehouse.ChangeUser, Key: "valid"}
+	for _, bad := range []gatehouse.Change{
+		{Kind: gatehouse.ChangeUser, Key: strings.Repeat("x", 8000-len("user:"))},
+		{Kind: gatehouse.ChangeUser, Key: "nul\x00byte"},
+		{Kind: gatehouse.ChangeUser, Key: "invalid \xff UTF-8"},
+	} {
+		err := feed.Publish(t.Context(), valid, bad)
+		if gatehouse.ErrorCode(err) != gatehouse.CodeBadRequest {
+			t.Errorf("Publish of a %d-byte change = %v, want %q", len(bad.String()), err, gatehouse.CodeBadRequest)
+		}
+	}
+	longest := gatehouse.Change{Kind: gatehouse.ChangeUser, Key: strings.Repeat("y", 7999-len("user:"))}
+	if err := feed.Publish(t.Context(), longest); err != nil {
+		t.Fatalf("Publish of a 7999-byte change: %v", err)
+	}
+	l.WaitChanges(longest)
+}
+
+// A notification on the channel that is not a change is skipped, and what
+// follows it still arrives.
+func TestChangeFeedMalformed(t *testing.T) {
+	t.Parallel()
+	db := postgrestest.New(t)
+	feed := postgres.NewChangeFeed(db)
+	feed.Logger = testLogger(t)
+	l := gatehousetest.ListenFeed(t, feed)
+	l.WaitUp(true)
+	if err := db.ExecForTest(t.Context(), `NOTIFY gatehouse_changes; NOTIFY gatehouse_changes, 'no-colon'; NOTIFY gatehouse_changes, ':no-kind'`); err != nil {
+		t.Fatal(err)
+	}
+	c := gatehouse.Change{Kind: gatehouse.ChangeSession, Key: "s"}
+	if err := feed.Publish(t.Context(), c); err != nil {
+		t.Fatal(err)
+	}
+	l.WaitChanges(c)
+}
+
+// When the server ends the listener's session (an administrator, a
+// failover, a restart), the feed reports up(false) once, listens again on
+// a new connection, reports up(true), and delivers again.
+func TestChangeFeedTerminated(t *testing.T) {
+	t.Parallel()
+	db := postgrestest.New(t)
+	// The listener's pool gets a name of its own, so the test ends its
+	// sessions only.
+	const app = "gatehouse-change-listener"
+	listener := postgres.NewChangeFeed(openAgain(t, withParam(t, db.ConnStringForTest(), "application_name", app)))
+	listener.Logger = testLogger(t)
+	publisher := postgres.NewChangeFeed(db)
+	l := gatehousetest.ListenFeed(t, listener)
+	l.WaitUp(true)
+	for round := range 2 {
+		before := gatehouse.Change{Kind: gatehouse.ChangeUser, Key: "before-" + strconv.Itoa(round)}
+		if err := publisher.Publish(t.Context(), before); err != nil {
+			t.Fatal(err)
+		}
+		l.WaitChange(before)
+
+		err := db.ExecForTest(t.Context(), `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+			WHERE datname = current_database() AND application_name = '`+app+`'`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.WaitUp(false)
+		l.WaitUp(true)
+		after := gatehouse.Change{Kind: gatehouse.ChangeUser, Key: "after-" + strconv.Itoa(round)}
+		if err := publisher.Publish(t.Context(), after); err != nil {
+			t.Fatal(err)
+		}
+		l.WaitChange(after)
+	}
+	if got, want := l.Ups(), []bool{true, false, true, false, true}; !slices.Equal(got, want) {
+		t.Errorf("up was given %v, want %v: once per outage", got, want)
+	}
+}
+
+// When the server vanishes, connections cut and new ones refused, the
+// feed reports up(false) once however many attempts fail, and up(true)
+// once it is back.
+func TestChangeFeedReconnect(t *testing.T) {
+	t.Parallel()
+	connString := postgrestest.URL(t)
+	proxied, proxy := throughProxy(t, connString)
+	listener := postgres.NewChangeFeed(openAgain(t, proxied))
+	listener.Logger = testLogger(t)
+	publisher := postgres.NewChangeFeed(openAgain(t, connString))
+	l := gatehousetest.ListenFeed(t, listener)
+	l.WaitUp(true)
+	for round := range 2 {
+		proxy.Stop()
+		l.WaitUp(false)
+		// Not a wait for anything: an outage long enough for several
+		// attempts to listen again to fail, each of which must not report
+		// up(false) again.
+		time.Sleep(500 * time.Millisecond)
+		proxy.Start()
+		l.WaitUp(true)
+		after := gatehouse.Change{Kind: gatehouse.ChangeUser, Key: "after-" + strconv.Itoa(round)}
+		if err := publisher.Publish(t.Context(), after); err != nil {
+			t.Fatal(err)
+		}
+		l.WaitChange(after)
+	}
+	if got, want := l.Ups(), []bool{true, false, true, false, true}; !slices.Equal(got, want) {
+		t.Errorf("up was given %v, want %v: once per outage", got, want)
+	}
+}
+
+// A healthy feed that carries nothing stays up: its heartbeats are
+// answered.
+func TestChangeFeedQuiet(t *testing.T) {
+	t.Parallel()
+	feed := postgres.NewChangeFeed(postgrestest.New(t))
+	feed.Heartbeat = 200 * time.Millisecond
+	feed.Logger = testLogger(t)
+	l := gatehousetest.ListenFeed(t, feed)
+	l.WaitUp(true)
+	// Not a wait for anything: seeing that nothing happens takes time, here
+	// several heartbeats.
+	time.Sleep(10 * feed.Heartbeat)
+	c := gatehouse.Change{Kind: gatehouse.ChangeUser, Key: "still-here"}
+	if err := feed.Publish(t.Context(), c); err != nil {
+		t.Fatal(err)
+	}
+	l.WaitChanges(c)
+	if got := l.Ups(); !slices.Equal(got, []bool{true}) {
+		t.Errorf("up was given %v while the server was there, want [true]", got)
+	}
+}
+
+// A connection that goes silent without closing, as after a network
+// partition, is noticed by the heartbeat within about 2×Heartbeat.
+func TestChangeFeedSilentConnection(t *testing.T) {
+	t.Parallel()
+	connString := postgrestest.URL(t)
+	silenced, silencer := throughSilencer(t, connString)
+	listener := postgres.NewChangeFeed(openAgain(t, silenced))
+	listener.Heartbeat = 250 * time.Millisecond
+	listener.Logger = testLogger(t)
+	publisher := postgres.NewChangeFeed(openAgain(t, connString))
+
+	l := gatehousetest.ListenFeed(t, listener)
+	l.WaitUp(true)
+	silencer.Silence(true)
+	start := time.Now()
+	l.WaitUp(false)
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("a silent connection was noticed after %v, with a heartbeat of %v", d, listener.Heartbeat)
+	}
+	silencer.Silence(false)
+	l.WaitUp(true)
+	c := gatehouse.Change{Kind: gatehouse.ChangeToken, Key: "after"}
+	if err := publisher.Publish(t.Context(), c); err != nil {
+		t.Fatal(err)
+	}
+	l.WaitChange(c)
+}
+
+// withParam returns connString with one more connection parameter.
+func withParam(t *testing.T, connString, key, value string) string {
+	t.Helper()
+	if strings.HasPrefix(connString, "postgres://") || strings.HasPrefix(connString, "postgresql://") {
+		u, err := url.Parse(connString)
+		if err != nil {
+			t.Fatal("bad URL")
+		}
+		q := u.Query()
+		q.Set(key, value)
+		u.RawQuery = q.Encode()
+		return u.String()
+	}
+	return connString + " " + key + "='" + value + "'"
+}
+
+// throughSilencer is throughProxy with a silencer for a proxy.
+func throughSilencer(t *testing.T, connString string) (string, *silencer) {
+	t.Helper()
+	cfg, err := pgconn.ParseConfig(connString)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.HasPrefix(cfg.Host, "/") {
+		t.Skip("the test server is reached by a Unix socket: cannot put a proxy in front of it")
+	}
+	s := newSilencer(t, net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))))
+	host, port, _ := net.SplitHostPort(s.Addr())
+	if strings.HasPrefix(connString, "postgres://") || strings.HasPrefix(connString, "postgresql://") {
+		u, err := url.Parse(connString)
+		if err != nil {
+			t.Fatal("bad URL")
+		}
+		u.Host = s.Addr()
+		return withParam(t, u.String(), "connect_timeout", "2"), s
+	}
+	return connString + " host=" + host + " port=" + port + " connect_timeout=2", s
+}
+
+// silencer forwards TCP connections to a target until told to go silent:
+// then it keeps every connection open but drops what either side sends,
+// the way a network partition looks to a client whose kernel still
+// accepts its writes. New connections are accepted and silenced too.
+type silencer struct {
+	target string
+	ln     net.Listener
+	silent atomic.Bool
+
+	mu    sync.Mutex
+	conns []net.Conn
+	wg    sync.WaitGroup
+}
+
+func newSilencer(t *testing.T, target string) *silencer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &silencer{target: target, ln: ln}
+	s.wg.Add(1)
+	go s.serve()
+	t.Cleanup(s.close)
+	return s
+}
+
+func (s *silencer) Addr() string { return s.ln.Addr().String() }
+
+func (s *silencer) Silence(on bool) { s.silent.Store(on) }
+
+func (s *silencer) serve() {
+	defer s.wg.Done()
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			return // closed
+		}
+		up, err := net.DialTimeout("tcp", s.target, 2*time.Second)
+		if err != nil {
+			_ = c.Close() // the client sees a server that went away
+			continue
+		}
+		s.mu.Lock()
+		s.conns = append(s.conns, c, up)
+		s.mu.Unlock()
+		s.wg.Add(2)
+		go s.copy(up, c)
+		go s.copy(c, up)
+	}
+}
+
+// copy forwards src to dst, dropping what it reads while silent, until
+// either closes.
+func (s *silencer) copy(dst, src net.Conn) {
+	defer s.wg.Done()
+	defer func() { _ = dst.Close(); _ = src.Close() }() // one side ended: end both
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 && !s.silent.Load() {
+			if _, err := dst.Write(buf[:n]); err != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (s *silencer) close() {
+	_ = s.ln.Close() // ends serve
+	s.mu.Lock()
+	for _, c := range s.conns {
+		_ = c.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+}
+
+// A server process listens to the feed to keep its caches true, and
+// whatever changes a store publishes it.
+func ExampleChangeFeed() {
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, os.Getenv("DATABASE_URL"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close()
+	feed := postgres.NewChangeFeed(db)
+
+	go func() {
+		_ = feed.Listen(ctx, func(c gatehouse.Change) {
+			log.Printf("drop %s from the caches", c)
+		}, func(up bool) {
+			log.Printf("feed up: %v (while down, caches must not be trusted)", up)
+		})
+	}()
+
+	err = feed.Publish(ctx, gatehouse.Change{Kind: gatehouse.ChangeUserRoles, Key: "0190a1b2-..."})
+	if err != nil {
+		log.Print(err) // CodeUnavailable: other processes may not have heard
+	}
+}
