@@ -36,6 +36,12 @@ const (
 	AuditUserDeleted     AuditEventType = "user.deleted"
 	AuditUserRegistered  AuditEventType = "user.registered"
 	AuditSessionEnded    AuditEventType = "session.ended"
+
+	AuditMFAEnabled               AuditEventType = "mfa.enabled"                 // a TOTP confirmed
+	AuditMFADisabled              AuditEventType = "mfa.disabled"                // a TOTP removed
+	AuditMFARecoveryCodesReplaced AuditEventType = "mfa.recovery_codes_replaced" // new recovery codes
+	AuditMFAChallengeSucceeded    AuditEventType = "mfa.succeeded"               // a second step of a login passed
+	AuditMFAChallengeFailed       AuditEventType = "mfa.failed"                  // a wrong or replayed code
 )
 
 // AuditOutcome says how the attempt an event records ended.

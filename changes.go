@@ -18,6 +18,7 @@ const (
 	ChangeSession    ChangeKind = "session"     // a session ended or moved; Key is its ID
 	ChangeToken      ChangeKind = "token"       // an opaque token was deleted; Key is its hash
 	ChangeUserTokens ChangeKind = "user-tokens" // every opaque token of a user was deleted; Key is the user's ID
+	ChangeAPIKey     ChangeKind = "api-key"     // an API key was deleted; Key is its ID
 )
 
 // Change names something that changed in a shared store, so that every

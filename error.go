@@ -47,6 +47,21 @@ const (
 	CodeOAuthLastLoginMethod Code = "OAUTH_LAST_LOGIN_METHOD"
 	// CodeBadGateway answers when an identity provider fails.
 	CodeBadGateway Code = "BAD_GATEWAY"
+
+	// CodeLoginMFARequired answers a right password of a user with a
+	// second factor (401): the answer also carries an mfa_token, for the
+	// second step of the login.
+	CodeLoginMFARequired Code = "LOGIN_MFA_REQUIRED"
+	// CodeMFABadCode refuses a wrong, malformed or replayed one-time code
+	// or recovery code.
+	CodeMFABadCode Code = "MFA_BAD_CODE"
+	// CodeMFABadToken refuses an mfa_token that is unknown, expired or
+	// already used.
+	CodeMFABadToken Code = "MFA_BAD_TOKEN" // #nosec G101 -- an error code, not a credential
+	// CodeMFATOTPAlreadyEnabled refuses to enrol a second TOTP.
+	CodeMFATOTPAlreadyEnabled Code = "MFA_TOTP_ALREADY_ENABLED"
+	// CodeMFATOTPNotEnabled answers what needs a TOTP when there is none.
+	CodeMFATOTPNotEnabled Code = "MFA_TOTP_NOT_ENABLED"
 )
 
 // Generic codes. Their values are the contract's generic "detail" strings.
@@ -77,6 +92,7 @@ var statuses = map[Code]int{
 	CodeUnauthorized:        http.StatusUnauthorized,
 	CodeRefreshTokenInvalid: http.StatusUnauthorized,
 	CodeRefreshTokenReused:  http.StatusUnauthorized,
+	CodeLoginMFARequired:    http.StatusUnauthorized,
 	CodeForbidden:           http.StatusForbidden,
 	CodeNotFound:            http.StatusNotFound,
 	CodeMethodNotAllowed:    http.StatusMethodNotAllowed,

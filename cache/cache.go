@@ -3,7 +3,7 @@
 // still refuses a token the moment any instance revoked it.
 //
 // A Cache wraps the stores asked on every request (Revocations, UserStore,
-// SessionStore, TokenStore, RoleStore) and listens to a
+// SessionStore, TokenStore, RoleStore, APIKeyStore) and listens to a
 // gatehouse.ChangeFeed: Redis pub/sub or PostgreSQL LISTEN/NOTIFY between
 // processes, or a LocalFeed within one. A write through a wrapper goes to
 // the store, then to the feed, and every Cache on the feed drops what the
@@ -78,8 +78,8 @@ type Stats struct {
 }
 
 // Cache holds answers of the stores while its feed is up. Its wrappers
-// (Revocations, Users, Sessions, Tokens, Roles) are safe for concurrent
-// use; answers are kept only while Run is running.
+// (Revocations, Users, Sessions, Tokens, Roles, APIKeys) are safe for
+// concurrent use; answers are kept only while Run is running.
 type Cache struct {
 	feed gatehouse.ChangeFeed
 	ttl  time.Duration

@@ -29,7 +29,7 @@ func cachedDB(t *testing.T, now func() time.Time) gatehousetest.SQLDB {
 	return gatehousetest.SQLDB{
 		Users: c.Users(sqlite.NewUserStore(db)), Tokens: c.Tokens(tokens), Sessions: c.Sessions(sessions),
 		Revocations: c.Revocations(sqlite.NewRevocations(db)), Keys: sqlite.NewKeyStore(db),
-		Roles: c.Roles(sqlite.NewRoleStore(db)), APIKeys: sqlite.NewAPIKeyStore(db),
+		Roles: c.Roles(sqlite.NewRoleStore(db)), APIKeys: c.APIKeys(sqlite.NewAPIKeyStore(db)),
 		OAuthAccounts: sqlite.NewOAuthAccountStore(db), SweepTokens: tokens.Sweep,
 		SweepSessions: sessions.Sweep, Ping: db.Ping, Close: db.Close,
 	}
@@ -53,5 +53,12 @@ func TestConformanceRoles(t *testing.T) {
 	gatehousetest.TestRoleStore(t, func(t *testing.T) (gatehouse.UserStore, gatehouse.RoleStore) {
 		db := cachedDB(t, time.Now)
 		return db.Users, db.Roles
+	})
+}
+
+func TestConformanceAPIKeys(t *testing.T) {
+	gatehousetest.TestAPIKeyStore(t, func(t *testing.T) (gatehouse.UserStore, gatehouse.APIKeyStore) {
+		db := cachedDB(t, time.Now)
+		return db.Users, db.APIKeys
 	})
 }

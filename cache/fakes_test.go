@@ -454,7 +454,120 @@ func (f *fakeRoles) set(userID gatehouse.ID, names ...string) {
 	f.users[userID] = names
 }
 
+// fakeAPIKeys hides keys expired at the now asked for, and counts
+// touches.
+type fakeAPIKeys struct {
+	counter
+	mu      sync.Mutex
+	m       map[string]gatehouse.APIKey // by hash
+	touches int
+}
+
+func newFakeAPIKeys() *fakeAPIKeys { return &fakeAPIKeys{m: make(map[string]gatehouse.APIKey)} }
+
+func cloneAPIKey(k gatehouse.APIKey) gatehouse.APIKey {
+	k.Scopes = slices.Clone(k.Scopes)
+	return k
+}
+
+func (f *fakeAPIKeys) CreateAPIKey(_ context.Context, k gatehouse.APIKey) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.m[k.Hash]; ok {
+		return &gatehouse.Error{Code: gatehouse.CodeConflict}
+	}
+	f.m[k.Hash] = cloneAPIKey(k)
+	return nil
+}
+
+func (f *fakeAPIKeys) FindAPIKey(_ context.Context, hash string, now time.Time) (*gatehouse.APIKey, error) {
+	f.read()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	k, ok := f.m[hash]
+	if !ok || !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt) {
+		return nil, errNotFound()
+	}
+	k = cloneAPIKey(k)
+	return &k, nil
+}
+
+func (f *fakeAPIKeys) ListAPIKeys(_ context.Context, userID gatehouse.ID) ([]gatehouse.APIKey, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	list := []gatehouse.APIKey{}
+	for _, k := range f.m {
+		if k.UserID == userID {
+			list = append(list, cloneAPIKey(k))
+		}
+	}
+	return list, nil
+}
+
+// hashOf returns the hash of the key with this id; "" if there is none.
+func (f *fakeAPIKeys) hashOf(id gatehouse.ID) string {
+	for h, k := range f.m {
+		if k.ID == id {
+			return h
+		}
+	}
+	return ""
+}
+
+func (f *fakeAPIKeys) DeleteAPIKey(_ context.Context, userID, id gatehouse.ID) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	h := f.hashOf(id)
+	if h == "" || f.m[h].UserID != userID {
+		return errNotFound()
+	}
+	delete(f.m, h)
+	return nil
+}
+
+func (f *fakeAPIKeys) TouchAPIKey(_ context.Context, id gatehouse.ID, at time.Time) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.touches++
+	h := f.hashOf(id)
+	if h == "" {
+		return errNotFound()
+	}
+	k := f.m[h]
+	if at.After(k.LastUsedAt) {
+		k.LastUsedAt = at
+	}
+	f.m[h] = k
+	return nil
+}
+
+// delete deletes a key behind the cache's back.
+func (f *fakeAPIKeys) delete(id gatehouse.ID) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.m, f.hashOf(id))
+}
+
+// deleteUser deletes a user's keys behind the cache's back, as deleting
+// the user does.
+func (f *fakeAPIKeys) deleteUser(userID gatehouse.ID) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for h, k := range f.m {
+		if k.UserID == userID {
+			delete(f.m, h)
+		}
+	}
+}
+
+func (f *fakeAPIKeys) touched() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.touches
+}
+
 var (
+	_ gatehouse.APIKeyStore  = (*fakeAPIKeys)(nil)
 	_ gatehouse.Revocations  = (*fakeRevocations)(nil)
 	_ gatehouse.UserStore    = (*fakeUsers)(nil)
 	_ gatehouse.SessionStore = (*fakeSessions)(nil)

@@ -299,6 +299,30 @@ func subjects() []subject {
 				}
 			}
 		}},
+		{"APIKeys", func(clk *clock) func(*cache.Cache) probe {
+			store := newFakeAPIKeys()
+			now := clk.Now()
+			k := gatehouse.APIKey{ID: gatehouse.NewID(), UserID: gatehouse.NewID(), Name: "ci", Hash: "k1",
+				Scopes: []string{"articles:read"}, CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(time.Hour)}
+			_ = store.CreateAPIKey(context.Background(), k) // the fake never fails
+			return func(c *cache.Cache) probe {
+				w := c.APIKeys(store)
+				return probe{
+					read: func(ctx context.Context) string {
+						got, err := w.FindAPIKey(ctx, k.Hash, clk.Now())
+						if err != nil {
+							return render(nil, err)
+						}
+						return "key " + got.Name
+					},
+					reads: store.reads, hold: store.hold,
+					alter:  func() { store.delete(k.ID) },
+					change: gatehouse.Change{Kind: gatehouse.ChangeAPIKey, Key: k.ID.String()},
+					write:  func(ctx context.Context) error { return w.DeleteAPIKey(ctx, k.UserID, k.ID) },
+					before: "key ci", altered: "error Not Found", written: "error Not Found",
+				}
+			}
+		}},
 	}
 }
 

@@ -14,6 +14,10 @@ type entry[V any] struct {
 	notFound bool
 	expires  time.Time    // by the Cache's clock
 	owner    gatehouse.ID // the user the answer belongs to, for dropping all of theirs; zero for none
+	// id is the ID of the thing answered, for dropping it by ID where
+	// answers are kept under another key (an API key, by its hash); zero
+	// for none.
+	id gatehouse.ID
 }
 
 // table holds the answers of one wrapper.
@@ -31,11 +35,39 @@ type table[V any] struct {
 
 	mu    sync.RWMutex
 	m     map[string]entry[V]
-	owned map[gatehouse.ID]map[string]struct{} // keys of each owner's answers
+	owned index // keys of each owner's answers
+	ids   index // keys of the answers about each thing, by entry.id
+}
+
+// index lists the keys of answers by an ID they carry.
+type index map[gatehouse.ID]map[string]struct{}
+
+func (x index) add(id gatehouse.ID, key string) {
+	if id.IsZero() {
+		return
+	}
+	keys := x[id]
+	if keys == nil {
+		keys = make(map[string]struct{})
+		x[id] = keys
+	}
+	keys[key] = struct{}{}
+}
+
+func (x index) remove(id gatehouse.ID, key string) {
+	if id.IsZero() {
+		return
+	}
+	if keys := x[id]; keys != nil {
+		delete(keys, key)
+		if len(keys) == 0 {
+			delete(x, id)
+		}
+	}
 }
 
 func newTable[V any](c *Cache) *table[V] {
-	return &table[V]{c: c, m: make(map[string]entry[V]), owned: make(map[gatehouse.ID]map[string]struct{})}
+	return &table[V]{c: c, m: make(map[string]entry[V]), owned: make(index), ids: make(index)}
 }
 
 // get returns the answer held for key, if the feed is up and the answer
@@ -65,19 +97,13 @@ func (t *table[V]) put(key string, e entry[V], epoch uint64) {
 		return
 	}
 	if old, ok := t.m[key]; ok {
-		t.unindex(key, old.owner)
+		t.unindex(key, old)
 	} else if len(t.m) >= t.c.size {
 		t.evict()
 	}
 	t.m[key] = e
-	if !e.owner.IsZero() {
-		keys := t.owned[e.owner]
-		if keys == nil {
-			keys = make(map[string]struct{})
-			t.owned[e.owner] = keys
-		}
-		keys[key] = struct{}{}
-	}
+	t.owned.add(e.owner, key)
+	t.ids.add(e.id, key)
 }
 
 // evict forgets one answer to make room, preferring an expired one among
@@ -99,19 +125,20 @@ func (t *table[V]) evict() {
 			break
 		}
 	}
-	t.unindex(victim, t.m[victim].owner)
-	delete(t.m, victim)
+	t.remove(victim)
 }
 
-func (t *table[V]) unindex(key string, owner gatehouse.ID) {
-	if owner.IsZero() {
-		return
-	}
-	if keys := t.owned[owner]; keys != nil {
-		delete(keys, key)
-		if len(keys) == 0 {
-			delete(t.owned, owner)
-		}
+// unindex takes key, held as e, out of the indexes.
+func (t *table[V]) unindex(key string, e entry[V]) {
+	t.owned.remove(e.owner, key)
+	t.ids.remove(e.id, key)
+}
+
+// remove forgets the answer for key, if any; t.mu must be held.
+func (t *table[V]) remove(key string) {
+	if e, ok := t.m[key]; ok {
+		t.unindex(key, e)
+		delete(t.m, key)
 	}
 }
 
@@ -121,10 +148,7 @@ func (t *table[V]) drop(key string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.epoch.Add(1)
-	if e, ok := t.m[key]; ok {
-		t.unindex(key, e.owner)
-		delete(t.m, key)
-	}
+	t.remove(key)
 }
 
 // forget drops the answer for key without moving the epoch: for a change
@@ -133,10 +157,7 @@ func (t *table[V]) drop(key string) {
 func (t *table[V]) forget(key string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if e, ok := t.m[key]; ok {
-		t.unindex(key, e.owner)
-		delete(t.m, key)
-	}
+	t.remove(key)
 }
 
 // dropOwner forgets every answer belonging to owner.
@@ -145,9 +166,29 @@ func (t *table[V]) dropOwner(owner gatehouse.ID) {
 	defer t.mu.Unlock()
 	t.epoch.Add(1)
 	for key := range t.owned[owner] {
-		delete(t.m, key)
+		t.remove(key)
 	}
-	delete(t.owned, owner)
+}
+
+// dropID forgets every answer about the thing with this ID (see entry.id)
+// and moves the epoch, as drop does.
+func (t *table[V]) dropID(id gatehouse.ID) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.epoch.Add(1)
+	for key := range t.ids[id] {
+		t.remove(key)
+	}
+}
+
+// forgetID forgets every answer about the thing with this ID without
+// moving the epoch, as forget does.
+func (t *table[V]) forgetID(id gatehouse.ID) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for key := range t.ids[id] {
+		t.remove(key)
+	}
 }
 
 // reset forgets everything.
@@ -158,7 +199,8 @@ func (t *table[V]) reset() {
 	// New maps rather than clear: a map keeps the memory of its largest
 	// size, and a reset often follows an outage.
 	t.m = make(map[string]entry[V])
-	t.owned = make(map[gatehouse.ID]map[string]struct{})
+	t.owned = make(index)
+	t.ids = make(index)
 }
 
 func (t *table[V]) len() int {

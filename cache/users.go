@@ -25,7 +25,8 @@ var _ gatehouse.UserStore = (*users)(nil)
 //
 // UpdateUser and DeleteUser write to the store, then publish a
 // gatehouse.ChangeUser, on which every Cache also drops the user's
-// sessions, tokens and roles (DeleteUser removes them with the user). If
+// sessions, tokens, roles and API keys (DeleteUser removes them with the
+// user). If
 // that publish fails after a successful write, they return a
 // CodeUnavailable error: the write happened, but other instances may trust
 // the old user until their TTL ends. CreateUser publishes too, in case a

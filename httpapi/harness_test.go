@@ -1,8 +1,10 @@
 package httpapi_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -21,6 +23,7 @@ import (
 	"github.com/gatehouse/gatehouse/cookie"
 	"github.com/gatehouse/gatehouse/httpapi"
 	"github.com/gatehouse/gatehouse/jwt"
+	"github.com/gatehouse/gatehouse/mfa"
 	"github.com/gatehouse/gatehouse/opaque"
 	"github.com/gatehouse/gatehouse/password"
 	"github.com/gatehouse/gatehouse/postgres"
@@ -65,6 +68,14 @@ type stack struct {
 	oauth    gatehouse.OAuthAccountStore
 	audit    gatehouse.AuditStore
 	clock    *clock
+	mfa      mfaStores
+}
+
+// mfaStores are the second-factor stores, one type in each engine.
+type mfaStores interface {
+	gatehouse.TOTPStore
+	gatehouse.RecoveryCodeStore
+	gatehouse.MFAChallengeStore
 }
 
 // engine opens a fresh, migrated database of one kind.
@@ -78,13 +89,13 @@ var engines = []engine{
 		db := sqlitetest.New(t)
 		db.Now = clk.Now
 		return &stack{sqlite.NewUserStore(db), sqlite.NewRevocations(db), sqlite.NewTokenStore(db), nil, sqlite.NewSessionStore(db),
-			sqlite.NewRoleStore(db), sqlite.NewAPIKeyStore(db), sqlite.NewOAuthAccountStore(db), sqlite.NewAuditStore(db), clk}
+			sqlite.NewRoleStore(db), sqlite.NewAPIKeyStore(db), sqlite.NewOAuthAccountStore(db), sqlite.NewAuditStore(db), clk, sqlite.NewMFAStore(db)}
 	}},
 	{"postgres", func(t testing.TB, clk *clock) *stack {
 		db := postgrestest.New(t)
 		db.Now = clk.Now
 		return &stack{postgres.NewUserStore(db), postgres.NewRevocations(db), postgres.NewTokenStore(db), nil, postgres.NewSessionStore(db),
-			postgres.NewRoleStore(db), postgres.NewAPIKeyStore(db), postgres.NewOAuthAccountStore(db), postgres.NewAuditStore(db), clk}
+			postgres.NewRoleStore(db), postgres.NewAPIKeyStore(db), postgres.NewOAuthAccountStore(db), postgres.NewAuditStore(db), clk, postgres.NewMFAStore(db)}
 	}},
 }
 
@@ -137,6 +148,8 @@ type options struct {
 	audit bool
 	// hasher replaces the cheap argon2id hasher.
 	hasher gatehouse.Hasher
+	// mfa turns second factors on.
+	mfa bool
 }
 
 // server is a running Gatehouse API on a real HTTP server.
@@ -227,7 +240,18 @@ func start(t testing.TB, st *stack, opt options) *server {
 	if opt.oauth != nil {
 		providers = opt.oauth(ts.URL)
 	}
+	var second *mfa.Service
+	if opt.mfa {
+		second, err = mfa.New(mfa.Config{
+			TOTP: st.mfa, RecoveryCodes: st.mfa, Challenges: st.mfa,
+			Seal: testSeal, Open: testOpen, Now: st.clock.Now,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 	api, wait, patterns, err := httpapi.NewForTest(httpapi.Config{
+		MFA:                 second,
 		Manager:             m,
 		Authenticator:       auth,
 		RequireVerification: opt.requireVerification,
@@ -447,6 +471,19 @@ func testSeal(plain []byte) ([]byte, error) {
 	out := []byte("sealed:")
 	for i := len(plain) - 1; i >= 0; i-- {
 		out = append(out, plain[i])
+	}
+	return out, nil
+}
+
+// testOpen is testSeal's inverse.
+func testOpen(sealed []byte) ([]byte, error) {
+	body, ok := bytes.CutPrefix(sealed, []byte("sealed:"))
+	if !ok {
+		return nil, errors.New("not sealed by testSeal")
+	}
+	out := make([]byte, len(body))
+	for i, b := range body {
+		out[len(body)-1-i] = b
 	}
 	return out, nil
 }

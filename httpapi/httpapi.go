@@ -21,6 +21,7 @@ import (
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/authz"
+	"github.com/gatehouse/gatehouse/mfa"
 )
 
 // Config configures the routes. Manager and Authenticator are required.
@@ -50,6 +51,12 @@ type Config struct {
 	OAuth         map[string]OAuthProvider
 	OAuthAccounts gatehouse.OAuthAccountStore
 	Seal          func(plain []byte) ([]byte, error)
+
+	// MFA turns second factors on: users may add an authenticator app
+	// (TOTP) with recovery codes under /users/me/mfa, and a login of a
+	// user who has one answers 401 LOGIN_MFA_REQUIRED with an mfa_token,
+	// completed at POST /auth/NAME/mfa.
+	MFA *mfa.Service
 
 	// KeepSessionsOnPasswordChange keeps a user's other sessions alive
 	// when their password changes or is reset; by default they end.

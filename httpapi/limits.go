@@ -49,6 +49,13 @@ type Limits struct {
 	// Refresh limits POST /auth/{backend}/refresh per client. Default:
 	// 120 at once, then 60 a minute.
 	Refresh ratelimit.Rules
+	// MFA limits the one-time and recovery codes tried for one account
+	// (the second step of a login, turning a TOTP on or off, new recovery
+	// codes) and per client. Six digits with three valid codes at a time
+	// leave a guesser, at the default of 5 at once then 10 an hour, about
+	// a 0.07% chance a day. Default: per client 20 a minute (burst 40),
+	// per account as said.
+	MFA ratelimit.Rules
 	// BadCredential limits the failed credentials (tokens, API keys) a
 	// client may present to the authenticated routes. Only failures
 	// count: a client over the limit is refused (429) before its
@@ -63,11 +70,15 @@ type Limits struct {
 // DefaultLimits returns the limits a zero Limits field takes.
 func DefaultLimits() Limits {
 	return Limits{
-		Login:         ratelimit.LoginRules(),
-		Register:      ratelimit.Rules{IP: gatehouse.Rate{Limit: 10, Period: time.Hour, Burst: 10}},
-		Mail:          ratelimit.ForgotPasswordRules(),
-		FlowToken:     ratelimit.Rules{IP: gatehouse.Rate{Limit: 5, Period: time.Minute, Burst: 10}},
-		Refresh:       ratelimit.Rules{IP: gatehouse.Rate{Limit: 60, Period: time.Minute, Burst: 120}},
+		Login:     ratelimit.LoginRules(),
+		Register:  ratelimit.Rules{IP: gatehouse.Rate{Limit: 10, Period: time.Hour, Burst: 10}},
+		Mail:      ratelimit.ForgotPasswordRules(),
+		FlowToken: ratelimit.Rules{IP: gatehouse.Rate{Limit: 5, Period: time.Minute, Burst: 10}},
+		Refresh:   ratelimit.Rules{IP: gatehouse.Rate{Limit: 60, Period: time.Minute, Burst: 120}},
+		MFA: ratelimit.Rules{
+			IP:      gatehouse.Rate{Limit: 20, Period: time.Minute, Burst: 40},
+			Account: gatehouse.Rate{Limit: 10, Period: time.Hour, Burst: 5},
+		},
 		BadCredential: gatehouse.Rate{Limit: 30, Period: time.Minute, Burst: 60},
 	}
 }
@@ -83,7 +94,7 @@ func (l Limits) withDefaults() (Limits, error) {
 		defaulted ratelimit.Rules
 	}{
 		{"Login", &l.Login, def.Login}, {"Register", &l.Register, def.Register}, {"Mail", &l.Mail, def.Mail},
-		{"FlowToken", &l.FlowToken, def.FlowToken}, {"Refresh", &l.Refresh, def.Refresh},
+		{"FlowToken", &l.FlowToken, def.FlowToken}, {"Refresh", &l.Refresh, def.Refresh}, {"MFA", &l.MFA, def.MFA},
 	} {
 		if *f.rules == (ratelimit.Rules{}) {
 			*f.rules = f.defaulted
@@ -135,6 +146,7 @@ const (
 	verifyPolicy
 	resetPolicy
 	refreshPolicy
+	mfaPolicy
 	numPolicies
 )
 
@@ -159,6 +171,7 @@ func newPolicies(l gatehouse.Limiter, lim Limits) *policies {
 		verifyPolicy:        {"verify", lim.FlowToken},
 		resetPolicy:         {"reset", lim.FlowToken},
 		refreshPolicy:       {"refresh", lim.Refresh},
+		mfaPolicy:           {"mfa", lim.MFA},
 	} {
 		p.byKind[kind] = ratelimit.NewPolicy(l, def.name, def.rules)
 	}

@@ -359,7 +359,11 @@ func errorSchema(codes []gatehouse.Code, free bool) schema {
 	if len(alts) > 1 {
 		detail = schema{"anyOf": alts}
 	}
-	return closed(objectSchema([]string{"detail"}, schema{"detail": detail}))
+	props := schema{"detail": detail}
+	if slices.Contains(codes, gatehouse.CodeLoginMFARequired) {
+		props["mfa_token"] = schema{"type": "string", "description": "With LOGIN_MFA_REQUIRED: the token of the login's second step"}
+	}
+	return closed(objectSchema([]string{"detail"}, props))
 }
 
 // fieldSchema is the JSON Schema of a custom field's value.
@@ -516,6 +520,12 @@ func (a *api) schemas() map[string]any {
 		"AuthorizeRequest":  objectSchema([]string{"action"}, schema{"action": str, "resource": schema{"type": "object"}}),
 		"AuthorizeResponse": closed(objectSchema([]string{"allow", "reason"}, schema{"allow": boolean, "reason": str})),
 		"Health":            closed(objectSchema([]string{"status"}, schema{"status": schema{"type": "string", "const": "ok"}})),
+		"MFALogin":          objectSchema([]string{"mfa_token", "code"}, schema{"mfa_token": str, "code": str}),
+		"MFACode":           objectSchema([]string{"code"}, schema{"code": schema{"type": "string", "description": "Six digits of the app, or a recovery code"}}),
+		"MFADisable":        objectSchema(nil, schema{"code": str, "password": str}),
+		"MFAStatus":         closed(objectSchema([]string{"totp", "recovery_codes"}, schema{"totp": boolean, "recovery_codes": integer})),
+		"TOTPEnrolment":     closed(objectSchema([]string{"secret", "otpauth_uri"}, schema{"secret": str, "otpauth_uri": str})),
+		"RecoveryCodes":     closed(objectSchema([]string{"recovery_codes"}, schema{"recovery_codes": strList})),
 		"Readiness": closed(objectSchema([]string{"status", "checks"}, schema{
 			"status": schema{"type": "string", "enum": []string{"ok", "unavailable"}},
 			"checks": schema{"type": "object", "additionalProperties": schema{"type": "string", "enum": []string{"ok", "unavailable"}}},

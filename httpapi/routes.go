@@ -55,12 +55,25 @@ func (a *api) routes() []route {
 			continue // API keys: made through the API-key routes, not by logging in
 		}
 		prefix := "/auth/" + b.Name
+		loginErrs := []gatehouse.Code{gatehouse.CodeLoginBadCredentials, gatehouse.CodeLoginUserNotVerified, gatehouse.CodeForbidden}
+		loginDesc := "The username is the e-mail address. Cookie backends refuse cross-origin requests (403)."
+		if a.MFA != nil {
+			loginErrs = append(loginErrs, gatehouse.CodeLoginMFARequired)
+			loginDesc += " A user with a second factor gets 401 LOGIN_MFA_REQUIRED and an mfa_token for POST " + prefix + "/mfa."
+		}
 		add(http.MethodPost, prefix+"/login", a.login(b.Name), &operation{
 			id: "auth_" + b.Name + "_login", summary: "Log in with " + b.Name, tag: tagAuth,
-			description: "The username is the e-mail address. Cookie backends refuse cross-origin requests (403).",
-			body:        loginForm, replies: loginReplies(&b), throttled: true,
-			errs: []gatehouse.Code{gatehouse.CodeLoginBadCredentials, gatehouse.CodeLoginUserNotVerified, gatehouse.CodeForbidden},
+			description: loginDesc, body: loginForm, replies: loginReplies(&b), throttled: true, errs: loginErrs,
 		})
+		if a.MFA != nil {
+			add(http.MethodPost, prefix+"/mfa", a.mfaLogin(b.Name), &operation{
+				id: "auth_" + b.Name + "_mfa", summary: "Log in with " + b.Name + ": the second factor", tag: tagAuth,
+				description: "The second step of a login answered 401 LOGIN_MFA_REQUIRED: its mfa_token, and a code " +
+					"of the authenticator app or a recovery code.",
+				body: jsonBody("MFALogin"), replies: loginReplies(&b), throttled: true,
+				errs: []gatehouse.Code{gatehouse.CodeMFABadToken, gatehouse.CodeMFABadCode, gatehouse.CodeMFATOTPNotEnabled, gatehouse.CodeForbidden},
+			})
+		}
 		add(http.MethodPost, prefix+"/logout", a.logout(b.Name), &operation{
 			id: "auth_" + b.Name + "_logout", summary: "Log out of " + b.Name, tag: tagAuth, access: accessUser,
 			replies: []reply{noContent},
@@ -162,6 +175,41 @@ func (a *api) routes() []route {
 		add(http.MethodDelete, "/users/{id}/api-keys/{key_id}", a.deleteUserAPIKey, &operation{
 			id: "api_keys_delete_user", summary: "Delete a user's API key", tag: tagAdmin, access: accessSuperuser,
 			replies: []reply{noContent}, errs: []gatehouse.Code{gatehouse.CodeNotFound},
+		})
+	}
+	if a.MFA != nil {
+		codeErrs := []gatehouse.Code{gatehouse.CodeMFABadCode, gatehouse.CodeMFATOTPNotEnabled}
+		recovery := reply{status: http.StatusOK, description: "The recovery codes, shown this once", media: mediaJSON, schema: ref("RecoveryCodes")}
+		add(http.MethodGet, "/users/me/mfa", a.getMyMFA, &operation{
+			id: "mfa_status", summary: "My second factors", tag: tagUsers, access: accessUser,
+			replies: []reply{{status: http.StatusOK, description: "The second factors", media: mediaJSON, schema: ref("MFAStatus")}},
+		})
+		add(http.MethodPost, "/users/me/mfa/totp", a.beginTOTP, &operation{
+			id: "mfa_totp_begin", summary: "Add an authenticator app", tag: tagUsers, access: accessUser,
+			description: "A new secret, a second factor once POST /users/me/mfa/totp/confirm gets a first code. API keys may not (403).",
+			replies:     []reply{{status: http.StatusOK, description: "The secret and its otpauth:// URI", media: mediaJSON, schema: ref("TOTPEnrolment")}},
+			errs:        []gatehouse.Code{gatehouse.CodeMFATOTPAlreadyEnabled},
+		})
+		add(http.MethodPost, "/users/me/mfa/totp/confirm", a.confirmTOTP, &operation{
+			id: "mfa_totp_confirm", summary: "Turn the authenticator app on", tag: tagUsers, access: accessUser, body: jsonBody("MFACode"),
+			replies: []reply{recovery}, throttled: true,
+			errs: append([]gatehouse.Code{gatehouse.CodeMFATOTPAlreadyEnabled}, codeErrs...),
+		})
+		add(http.MethodDelete, "/users/me/mfa/totp", a.disableTOTP, &operation{
+			id: "mfa_totp_disable", summary: "Remove the authenticator app", tag: tagUsers, access: accessUser, body: jsonBody("MFADisable"),
+			description: "With a fresh code (or a recovery code) or the password. The recovery codes go too.",
+			replies:     []reply{noContent}, throttled: true,
+			errs: append([]gatehouse.Code{gatehouse.CodeLoginBadCredentials}, codeErrs...),
+		})
+		add(http.MethodPost, "/users/me/mfa/recovery-codes", a.replaceRecoveryCodes, &operation{
+			id: "mfa_recovery_codes", summary: "New recovery codes", tag: tagUsers, access: accessUser, body: jsonBody("MFACode"),
+			description: "For a fresh code (or a recovery code); the old recovery codes stop working.",
+			replies:     []reply{recovery}, throttled: true, errs: codeErrs,
+		})
+		add(http.MethodDelete, "/users/{id}/mfa/totp", a.disableUserTOTP, &operation{
+			id: "mfa_totp_disable_user", summary: "Remove a user's authenticator app", tag: tagAdmin, access: accessSuperuser,
+			description: "For a user who lost both the app and the recovery codes.",
+			replies:     []reply{noContent}, errs: []gatehouse.Code{gatehouse.CodeNotFound},
 		})
 	}
 	if len(a.OAuth) > 0 {

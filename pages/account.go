@@ -27,6 +27,10 @@ type account struct {
 	Expires    string          // expiry picked in a form being re-shown
 	LinkedOn   bool
 	Linked     []linkedRow
+	// MFAOn says whether the API has second factors; TOTP whether the
+	// user has an authenticator app, CodesLeft their unused recovery codes.
+	MFAOn, TOTP bool
+	CodesLeft   int
 }
 
 type shownField struct{ Label, Value string }
@@ -52,9 +56,9 @@ var expiries = map[string]time.Duration{
 }
 
 func (h *handler) accountView(w http.ResponseWriter, r *http.Request) *view {
-	return h.newView(w, r, "Your account", append(newPasswordFields(),
+	return h.newView(w, r, "Your account", append(append(newPasswordFields(),
 		&field{ID: "key-name", Name: "name", Label: "Name of the key", Type: "text", Autocomplete: "off", Required: true,
-			Hint: "Say where you use it, for example “backup script”."})...)
+			Hint: "Say where you use it, for example “backup script”."}), mfaFields()...)...)
 }
 
 func (h *handler) getAccount(w http.ResponseWriter, r *http.Request) {
@@ -94,6 +98,16 @@ func (h *handler) loadAccount(c *client) (*account, *result) {
 	acc := &account{}
 	if err := acc.readUser(res.body); err != nil {
 		return nil, &result{status: http.StatusBadGateway}
+	}
+
+	var mfa struct {
+		TOTP          bool `json:"totp"`
+		RecoveryCodes int  `json:"recovery_codes"`
+	}
+	if on, res := section(c, "/users/me/mfa", &mfa); res != nil {
+		return nil, res
+	} else if on {
+		acc.MFAOn, acc.TOTP, acc.CodesLeft = true, mfa.TOTP, mfa.RecoveryCodes
 	}
 
 	var sessions []struct {

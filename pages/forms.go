@@ -114,6 +114,11 @@ func (h *handler) postLogin(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, next, http.StatusSeeOther)
 		return
 	}
+	if token, ok := mfaRequired(res); ok {
+		// The password was right; a second step is due.
+		h.render(w, r, http.StatusOK, "login-mfa", h.loginMFAView(w, r, token, v.Next))
+		return
+	}
 	v.failAPI(readError(res),
 		fieldName{api: "username", id: "email", missing: "Enter your e-mail address."},
 		fieldName{api: "password", id: "password", missing: "Enter your password."})

@@ -19,6 +19,7 @@ import (
 	"github.com/gatehouse/gatehouse/cookie"
 	"github.com/gatehouse/gatehouse/httpapi"
 	"github.com/gatehouse/gatehouse/jwt"
+	"github.com/gatehouse/gatehouse/mfa"
 	"github.com/gatehouse/gatehouse/oauth"
 	"github.com/gatehouse/gatehouse/pages"
 	"github.com/gatehouse/gatehouse/password"
@@ -35,6 +36,9 @@ const (
 type options struct {
 	sessions, keys, oauth bool
 	fields                []gatehouse.Field
+	// mfa turns second factors on (httpapi.Config.MFA), on the site's
+	// settable clock.
+	mfa bool
 	// refreshPath is the refresh cookie's Path; default /auth/cookie/, as
 	// the server sets it.
 	refreshPath string
@@ -49,6 +53,9 @@ type site struct {
 	users  gatehouse.UserStore
 	oauth  gatehouse.OAuthAccountStore
 	tokens chan string // verify and reset tokens, as the mails would carry them
+	// clock is the second factors' time (options.mfa): a one-time code is
+	// accepted once per 30 s step, so tests move it on between codes.
+	clock *clock
 }
 
 // hooks hand the flows' tokens to the test.
@@ -122,6 +129,15 @@ func newSite(t *testing.T, o options) *site {
 			CallbackURL: "https://auth.example/auth/acme/callback", AssociateCallbackURL: "https://auth.example/auth/associate/acme/callback"}}
 		cfg.OAuthAccounts = s.oauth
 		providers = []string{"acme"}
+	}
+	if o.mfa {
+		s.clock = &clock{now: time.Now()}
+		store := sqlite.NewMFAStore(db)
+		cfg.MFA, err = mfa.New(mfa.Config{TOTP: store, RecoveryCodes: store, Challenges: store,
+			Seal: testSeal, Open: testOpen, Now: s.clock.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 	api, err := httpapi.New(cfg)
 	if err != nil {

@@ -1,7 +1,8 @@
-// Package pages serves Gatehouse's account pages: log in, register, forgot
-// and reset a password, verify an e-mail address, the account page
-// (profile, password, sessions, API keys, linked OAuth accounts) and log
-// out.
+// Package pages serves Gatehouse's account pages: log in (with the second
+// step of a user who has two-step verification on), register, forgot and
+// reset a password, verify an e-mail address, the account page (profile,
+// password, two-step verification, sessions, API keys, linked OAuth
+// accounts) and log out.
 //
 // The pages are server-rendered HTML forms that work without JavaScript
 // (there is none) and without CSS. They hold no account logic of their
@@ -22,6 +23,14 @@
 // Policy (no scripts at all, the page's own stylesheet, forms posting to
 // the same origin only), forbids framing and referrers (the links of the
 // mails hold tokens in their query string), and pages are not cached.
+//
+// Two-step verification is shown when the API has it (httpapi.Config.MFA;
+// GET /users/me/mfa answering 404 hides it). A login the API answers
+// LOGIN_MFA_REQUIRED shows a code form, which carries the API's mfa_token
+// in a hidden field to /login/mfa. The account page turns an authenticator
+// app on (its key shown as text to add by hand: there is no script to draw
+// a QR code), shows the recovery codes once, as it shows a new API key,
+// makes new ones and turns the app off.
 //
 // The links in the mails (/verify?token=…, /reset-password?token=…) open a
 // form holding the token in a hidden field: nothing happens on GET, as
@@ -105,6 +114,18 @@ const (
 	VerifyPath         = "/verify"
 	AccountPath        = "/account"
 	LogoutPath         = "/logout"
+	// LoginMFAPath takes the second step of a login: a code from the
+	// authenticator app, or a recovery code.
+	LoginMFAPath = "/login/mfa"
+)
+
+// Paths of the account page's two-step verification forms, relative to
+// PathPrefix; a GET of one goes back to the account page.
+const (
+	totpBeginPath     = "/account/mfa/totp"
+	totpConfirmPath   = "/account/mfa/totp/confirm"
+	totpDisablePath   = "/account/mfa/totp/disable"
+	recoveryCodesPath = "/account/mfa/recovery-codes"
 )
 
 // contentSecurityPolicy allows the pages' own stylesheet and images, forms
@@ -128,7 +149,8 @@ var providerName = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,62}$`)
 func Patterns(cfg Config) []string {
 	pages := []string{RegisterPath, ForgotPasswordPath, ResetPasswordPath, VerifyPath}
 	if cfg.CookieBackend != "" {
-		pages = append(pages, LoginPath, AccountPath, LogoutPath)
+		pages = append(pages, LoginPath, LoginMFAPath, AccountPath, LogoutPath,
+			totpBeginPath, totpConfirmPath, totpDisablePath, recoveryCodesPath)
 	}
 	var out []string
 	for _, p := range pages {
@@ -199,8 +221,17 @@ func Handler(cfg Config) http.Handler {
 	if cfg.CookieBackend != "" {
 		h.mux.HandleFunc("GET "+LoginPath, h.getLogin)
 		h.mux.HandleFunc("POST "+LoginPath, h.post(h.postLogin))
+		h.mux.HandleFunc("GET "+LoginMFAPath, h.getLoginMFA)
+		h.mux.HandleFunc("POST "+LoginMFAPath, h.post(h.postLoginMFA))
 		h.mux.HandleFunc("GET "+AccountPath, h.getAccount)
 		h.mux.HandleFunc("POST "+AccountPath, h.post(h.postAccount))
+		for path, post := range map[string]http.HandlerFunc{
+			totpBeginPath: h.postTOTPBegin, totpConfirmPath: h.postTOTPConfirm,
+			totpDisablePath: h.postTOTPDisable, recoveryCodesPath: h.postRecoveryCodes,
+		} {
+			h.mux.HandleFunc("GET "+path, h.toAccount)
+			h.mux.HandleFunc("POST "+path, h.post(post))
+		}
 		h.mux.HandleFunc("GET "+LogoutPath, h.getLogout)
 		h.mux.HandleFunc("POST "+LogoutPath, h.post(h.postLogout))
 	}

@@ -37,7 +37,7 @@ var (
 
 func TestPagesRender(t *testing.T) {
 	t.Parallel()
-	s := newSite(t, options{sessions: true, keys: true, oauth: true})
+	s := newSite(t, options{sessions: true, keys: true, oauth: true, mfa: true})
 	s.register("ann@example.com")
 	loggedIn := s.browser()
 	loggedIn.login("ann@example.com")
@@ -59,7 +59,7 @@ func TestPagesRender(t *testing.T) {
 			`<input type="hidden" name="token" value="tok.en-2">`, "Confirm my e-mail"}},
 		{"/verify", s.browser(), "Confirm your e-mail address", []string{"Send me a new link"}},
 		{"/logout", s.browser(), "Log out", []string{`action="/logout"`}},
-		{"/account", loggedIn, "Your account", []string{"ann@example.com", "Where you are logged in", "API keys", "Linked accounts"}},
+		{"/account", loggedIn, "Your account", []string{"ann@example.com", "Two-step verification", "Where you are logged in", "API keys", "Linked accounts"}},
 	} {
 		t.Run(tc.path, func(t *testing.T) {
 			p := tc.b.get(tc.path)

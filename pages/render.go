@@ -13,7 +13,7 @@ import (
 var templates = func() map[string]*template.Template {
 	base := template.Must(template.New("").ParseFS(assets, "assets/layout.html"))
 	out := make(map[string]*template.Template)
-	for _, name := range []string{"login", "register", "forgot", "reset", "verify", "account", "logout", "message"} {
+	for _, name := range []string{"login", "login-mfa", "register", "forgot", "reset", "verify", "account", "logout", "message"} {
 		out[name] = template.Must(template.Must(base.Clone()).ParseFS(assets, "assets/"+name+".html"))
 	}
 	return out
@@ -40,6 +40,13 @@ type view struct {
 	OAuth       []oauthLink
 	Account     *account
 	NewKey      *newKey
+	// MFAToken is the API's token of a login's second step, carried by
+	// the code form.
+	MFAToken string
+	// TOTPSetup is an authenticator app being added, NewCodes recovery
+	// codes just made: each is shown this once.
+	TOTPSetup *totpSetup
+	NewCodes  *newCodes
 }
 
 // problem is one entry of the error summary.
@@ -52,6 +59,9 @@ type problem struct {
 type field struct {
 	ID, Name, Label, Type, Autocomplete, Value, Hint, Error string
 	Required                                                bool
+	// Verbatim turns off what a phone's keyboard does to words (capitals,
+	// spelling), for codes.
+	Verbatim bool
 }
 
 type oauthLink struct{ Name, Label, URL string }
@@ -170,6 +180,7 @@ var notices = map[string]string{
 	"sessions-ended":   "Your other devices were logged out.",
 	"key-revoked":      "The API key was revoked. Requests made with it now fail.",
 	"unlinked":         "The account was unlinked.",
+	"mfa-off":          "Two-step verification is off. Your recovery codes no longer work.",
 }
 
 func notice(r *http.Request) string { return notices[r.URL.Query().Get("notice")] }

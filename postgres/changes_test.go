@@ -4,18 +4,13 @@ import (
 	"context"
 	"log"
 	"log/slog"
-	"net"
 	"net/url"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/gatehousetest"
@@ -191,7 +186,7 @@ func TestChangeFeedQuiet(t *testing.T) {
 func TestChangeFeedSilentConnection(t *testing.T) {
 	t.Parallel()
 	connString := postgrestest.URL(t)
-	silenced, silencer := throughSilencer(t, connString)
+	silenced, silencer := throughProxy(t, connString)
 	listener := postgres.NewChangeFeed(openAgain(t, silenced))
 	listener.Heartbeat = 250 * time.Millisecond
 	listener.Logger = testLogger(t)
@@ -228,110 +223,6 @@ func withParam(t *testing.T, connString, key, value string) string {
 		return u.String()
 	}
 	return connString + " " + key + "='" + value + "'"
-}
-
-// throughSilencer is throughProxy with a silencer for a proxy.
-func throughSilencer(t *testing.T, connString string) (string, *silencer) {
-	t.Helper()
-	cfg, err := pgconn.ParseConfig(connString)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if strings.HasPrefix(cfg.Host, "/") {
-		t.Skip("the test server is reached by a Unix socket: cannot put a proxy in front of it")
-	}
-	s := newSilencer(t, net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))))
-	host, port, _ := net.SplitHostPort(s.Addr())
-	if strings.HasPrefix(connString, "postgres://") || strings.HasPrefix(connString, "postgresql://") {
-		u, err := url.Parse(connString)
-		if err != nil {
-			t.Fatal("bad URL")
-		}
-		u.Host = s.Addr()
-		return withParam(t, u.String(), "connect_timeout", "2"), s
-	}
-	return connString + " host=" + host + " port=" + port + " connect_timeout=2", s
-}
-
-// silencer forwards TCP connections to a target until told to go silent:
-// then it keeps every connection open but drops what either side sends,
-// the way a network partition looks to a client whose kernel still
-// accepts its writes. New connections are accepted and silenced too.
-type silencer struct {
-	target string
-	ln     net.Listener
-	silent atomic.Bool
-
-	mu    sync.Mutex
-	conns []net.Conn
-	wg    sync.WaitGroup
-}
-
-func newSilencer(t *testing.T, target string) *silencer {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &silencer{target: target, ln: ln}
-	s.wg.Add(1)
-	go s.serve()
-	t.Cleanup(s.close)
-	return s
-}
-
-func (s *silencer) Addr() string { return s.ln.Addr().String() }
-
-func (s *silencer) Silence(on bool) { s.silent.Store(on) }
-
-func (s *silencer) serve() {
-	defer s.wg.Done()
-	for {
-		c, err := s.ln.Accept()
-		if err != nil {
-			return // closed
-		}
-		up, err := net.DialTimeout("tcp", s.target, 2*time.Second)
-		if err != nil {
-			_ = c.Close() // the client sees a server that went away
-			continue
-		}
-		s.mu.Lock()
-		s.conns = append(s.conns, c, up)
-		s.mu.Unlock()
-		s.wg.Add(2)
-		go s.copy(up, c)
-		go s.copy(c, up)
-	}
-}
-
-// copy forwards src to dst, dropping what it reads while silent, until
-// either closes.
-func (s *silencer) copy(dst, src net.Conn) {
-	defer s.wg.Done()
-	defer func() { _ = dst.Close(); _ = src.Close() }() // one side ended: end both
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := src.Read(buf)
-		if n > 0 && !s.silent.Load() {
-			if _, err := dst.Write(buf[:n]); err != nil {
-				return
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
-func (s *silencer) close() {
-	_ = s.ln.Close() // ends serve
-	s.mu.Lock()
-	for _, c := range s.conns {
-		_ = c.Close()
-	}
-	s.mu.Unlock()
-	s.wg.Wait()
 }
 
 // A server process listens to the feed to keep its caches true, and

@@ -8,13 +8,12 @@ import (
 	"net/url"
 	"os"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/gatehousetest"
+	"github.com/gatehouse/gatehouse/internal/tcpproxy"
 	"github.com/gatehouse/gatehouse/redis"
 	"github.com/gatehouse/gatehouse/redis/redistest"
 )
@@ -151,7 +150,7 @@ func TestChangeFeedQuiet(t *testing.T) {
 func TestChangeFeedSilentConnection(t *testing.T) {
 	t.Parallel()
 	u := proxiedURL(t)
-	silencer := newSilencer(t, u.Host)
+	silencer := tcpproxy.New(t, u.Host)
 	u.Host = silencer.Addr()
 	db := redistest.NewAt(t, u.String())
 	listener := redis.NewChangeFeed(db)
@@ -199,87 +198,6 @@ func proxiedURL(t *testing.T) *url.URL {
 		u.Host = net.JoinHostPort(u.Hostname(), "6379")
 	}
 	return u
-}
-
-// silencer forwards TCP connections to a target until told to go silent:
-// then it keeps every connection open but drops what either side sends,
-// the way a network partition looks to a client whose kernel still
-// accepts its writes. New connections are accepted and silenced too.
-type silencer struct {
-	target string
-	ln     net.Listener
-	silent atomic.Bool
-
-	mu    sync.Mutex
-	conns []net.Conn
-	wg    sync.WaitGroup
-}
-
-func newSilencer(t *testing.T, target string) *silencer {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &silencer{target: target, ln: ln}
-	s.wg.Add(1)
-	go s.serve()
-	t.Cleanup(s.close)
-	return s
-}
-
-func (s *silencer) Addr() string { return s.ln.Addr().String() }
-
-func (s *silencer) Silence(on bool) { s.silent.Store(on) }
-
-func (s *silencer) serve() {
-	defer s.wg.Done()
-	for {
-		c, err := s.ln.Accept()
-		if err != nil {
-			return // closed
-		}
-		up, err := net.DialTimeout("tcp", s.target, 2*time.Second)
-		if err != nil {
-			_ = c.Close() // the client sees a server that went away
-			continue
-		}
-		s.mu.Lock()
-		s.conns = append(s.conns, c, up)
-		s.mu.Unlock()
-		s.wg.Add(2)
-		go s.copy(up, c)
-		go s.copy(c, up)
-	}
-}
-
-// copy forwards src to dst, dropping what it reads while silent, until
-// either closes.
-func (s *silencer) copy(dst, src net.Conn) {
-	defer s.wg.Done()
-	defer func() { _ = dst.Close(); _ = src.Close() }() // one side ended: end both
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := src.Read(buf)
-		if n > 0 && !s.silent.Load() {
-			if _, err := dst.Write(buf[:n]); err != nil {
-				return
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
-func (s *silencer) close() {
-	_ = s.ln.Close() // ends serve
-	s.mu.Lock()
-	for _, c := range s.conns {
-		_ = c.Close()
-	}
-	s.mu.Unlock()
-	s.wg.Wait()
 }
 
 // A server process listens to the feed to keep its caches true, and

@@ -1,6 +1,8 @@
 // Package sqlite stores Gatehouse users, opaque access tokens, sessions and
 // their refresh tokens, token revocations, signing keys, roles and who has
-// them, and API keys in an SQLite database, through the pure-Go driver
+// them, API keys, linked OAuth accounts, the audit log and second factors
+// (TOTP, recovery codes, passkeys, pending second steps) in an SQLite
+// database, through the pure-Go driver
 // modernc.org/sqlite (no cgo).
 //
 // A DB holds two connection pools on one file. Every write goes through a

@@ -12,8 +12,8 @@ import (
 
 // hotStores are the stores a request may read before its handler runs:
 // the user, their roles, the token's revocation or session, an opaque
-// token. With --cache-ttl above 0 each sits behind an in-process cache, so
-// that a request costs no store round trip.
+// token, an API key. With --cache-ttl above 0 each sits behind an
+// in-process cache, so that a request costs no store round trip.
 //
 // A change travels on the feed of the store it was made in: changes to
 // the database's stores on the database's feed (LISTEN/NOTIFY on
@@ -27,6 +27,7 @@ type hotStores struct {
 	Sessions    gatehouse.SessionStore
 	Tokens      gatehouse.TokenStore // of the database strategy
 	RedisTokens gatehouse.TokenStore // of the redis strategy; nil without Redis
+	APIKeys     gatehouse.APIKeyStore
 
 	// caches are to be run while the server serves, by the name of their
 	// feed ("database", "redis").
@@ -70,6 +71,7 @@ func newHotStores(c *config, db *database, rdb *redis.DB, log *slog.Logger) *hot
 		Revocations: db.Revocations,
 		Sessions:    db.Sessions,
 		Tokens:      db.Tokens,
+		APIKeys:     db.APIKeys,
 	}
 	if rdb != nil {
 		h.Revocations = redis.NewRevocations(rdb)
@@ -85,6 +87,7 @@ func newHotStores(c *config, db *database, rdb *redis.DB, log *slog.Logger) *hot
 	h.Users = dbCache.Users(h.Users)
 	h.Roles = dbCache.Roles(h.Roles)
 	h.Tokens = dbCache.Tokens(h.Tokens)
+	h.APIKeys = dbCache.APIKeys(h.APIKeys)
 	if f, ok := db.Changes.(*postgres.ChangeFeed); ok {
 		f.Logger = log
 	}

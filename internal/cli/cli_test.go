@@ -381,6 +381,7 @@ func TestHelp(t *testing.T) {
 		{"--trusted-proxies", "GATEHOUSE_TRUSTED_PROXIES"},
 		{"--audit-retention", "GATEHOUSE_AUDIT_RETENTION"},
 		{"--cache-ttl", "GATEHOUSE_CACHE_TTL"},
+		{"--mfa", "GATEHOUSE_MFA"},
 		{"--forward-auth-policies", "GATEHOUSE_FORWARD_AUTH_POLICIES"},
 		{"--pprof-addr", "GATEHOUSE_PPROF_ADDR"},
 		{"--tls-cert", "GATEHOUSE_TLS_CERT"},

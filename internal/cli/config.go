@@ -56,6 +56,7 @@ type config struct {
 	LogLevel       slog.Level
 	LogFormat      string
 	Metrics        bool // GET /metrics
+	MFA            bool // second factors at /users/me/mfa
 	RateLimit      bool
 	TrustedProxies []netip.Prefix
 	AuditRetention time.Duration // 0: keep forever
@@ -605,6 +606,15 @@ var settings = []*setting{
 			"changes reach every instance at once through Redis or PostgreSQL, this bounds changes made behind their back; 0 turns the caches off",
 		parse: func(c *config, v string) (err error) {
 			c.CacheTTL, err = parseNonNegativeDuration(v)
+			return err
+		},
+	},
+	{
+		flag: "mfa", env: "GATEHOUSE_MFA", def: "true",
+		usage: "let users add a second factor (an authenticator app, with recovery codes) at /users/me/mfa; " +
+			"a login of a user who has one then takes a code at POST /auth/NAME/mfa",
+		parse: func(c *config, v string) (err error) {
+			c.MFA, err = strconv.ParseBool(v)
 			return err
 		},
 	},

@@ -156,7 +156,8 @@ func serve(ctx context.Context, c *config, cio cmdIO) error {
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		sweepers := map[string]sweeper{"revocations": db.Revocations, "access tokens": db.Tokens, "sessions": db.Sessions}
+		sweepers := map[string]sweeper{"revocations": db.Revocations, "access tokens": db.Tokens, "sessions": db.Sessions,
+			"second steps of logins": db.MFA}
 		if c.AuditRetention > 0 {
 			sweepers["audit events"] = auditPruner{db.Audit, c.AuditRetention, cio.opts.now}
 		}
@@ -298,7 +299,7 @@ func newHandler(ctx context.Context, c *config, opts options, db *database, hot 
 	backends = append(backends, gatehouse.Backend{
 		Name:      apiKeyBackend,
 		Transport: apikey.Transport{AllowQuery: c.APIKeyQuery},
-		Strategy:  apikey.Strategy{Store: db.APIKeys},
+		Strategy:  apikey.Strategy{Store: hot.APIKeys},
 	})
 	if c.APIKeyQuery {
 		log.Warn("API keys are also accepted in the api_key query parameter; URLs end up in logs, proxies and browser history, " +
@@ -428,7 +429,12 @@ func newHandler(ctx context.Context, c *config, opts options, db *database, hot 
 	if rdb != nil {
 		checks["redis"] = rdb.Ping
 	}
+	second, err := newMFA(c, db, secret, opts.now)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("serve: %w", err)
+	}
 	api, err := httpapi.New(httpapi.Config{
+		MFA:                          second,
 		Manager:                      manager,
 		Authenticator:                auth,
 		RequireVerification:          c.RequireVerification,
@@ -437,7 +443,7 @@ func newHandler(ctx context.Context, c *config, opts options, db *database, hot 
 		Checks:                       checks,
 		Fields:                       c.UserFields,
 		Roles:                        hot.Roles,
-		APIKeys:                      db.APIKeys,
+		APIKeys:                      hot.APIKeys,
 		Policies:                     c.Policies,
 		OAuth:                        oauthProviders,
 		OAuthAccounts:                db.OAuth,

@@ -21,6 +21,7 @@ type database struct {
 	APIKeys     gatehouse.APIKeyStore
 	OAuth       gatehouse.OAuthAccountStore
 	Audit       gatehouse.AuditStore
+	MFA         mfaStore
 	// Changes carries the stores' changes to the caches of every process
 	// on the database: LISTEN/NOTIFY on PostgreSQL, this process only on
 	// SQLite (one process per database file).
@@ -28,6 +29,15 @@ type database struct {
 	Migrate func(context.Context) ([]string, error)
 	Ping    func(context.Context) error
 	Close   func() error
+}
+
+// mfaStore keeps second factors and the pending second steps of logins,
+// whose expired ones it can drop.
+type mfaStore interface {
+	gatehouse.TOTPStore
+	gatehouse.RecoveryCodeStore
+	gatehouse.MFAChallengeStore
+	Sweep(ctx context.Context) (int64, error)
 }
 
 // revocations is a revocation store that can drop expired entries.
@@ -65,6 +75,7 @@ func openDatabase(ctx context.Context, u dbURL) (*database, error) {
 			APIKeys:     sqlite.NewAPIKeyStore(db),
 			OAuth:       sqlite.NewOAuthAccountStore(db),
 			Audit:       sqlite.NewAuditStore(db),
+			MFA:         sqlite.NewMFAStore(db),
 			Changes:     cache.NewLocalFeed(),
 			Migrate:     db.Migrate,
 			Ping:        db.Ping,
@@ -86,6 +97,7 @@ func openDatabase(ctx context.Context, u dbURL) (*database, error) {
 			APIKeys:     postgres.NewAPIKeyStore(db),
 			OAuth:       postgres.NewOAuthAccountStore(db),
 			Audit:       postgres.NewAuditStore(db),
+			MFA:         postgres.NewMFAStore(db),
 			Changes:     postgres.NewChangeFeed(db),
 			Migrate:     db.Migrate,
 			Ping:        db.Ping,

@@ -6,9 +6,9 @@ package tcpproxy
 
 import (
 	"errors"
-	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -24,6 +24,10 @@ type Proxy struct {
 	tb     testing.TB
 	target string
 	addr   string // fixed at New, so clients can reconnect after Start
+
+	// silent drops every byte in both directions while keeping the
+	// connections open: a network partition, which only heartbeats notice.
+	silent atomic.Bool
 
 	mu    sync.Mutex
 	ln    net.Listener          // nil while stopped
@@ -51,6 +55,11 @@ func New(tb testing.TB, target string) *Proxy {
 // Addr is the host:port clients connect to. It stays the same across Stop
 // and Start.
 func (p *Proxy) Addr() string { return p.addr }
+
+// Silence makes the proxy drop everything it reads (on) while every
+// connection stays open, as in a network partition; off forwards again.
+// Unlike Stop, nothing tells the client: only a timeout or heartbeat can.
+func (p *Proxy) Silence(on bool) { p.silent.Store(on) }
 
 // Stop closes the listener, so new connections are refused, and every live
 // connection, both to clients and to the target, so clients see their
@@ -158,9 +167,26 @@ func (p *Proxy) forward(ln net.Listener, c net.Conn) {
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
-		_, _ = io.Copy(up, c) // ends when either side closes; both are then closed
+		p.copy(up, c) // ends when either side closes; both are then closed
 		closeBoth()
 	}()
-	_, _ = io.Copy(c, up)
+	p.copy(c, up)
 	closeBoth()
+}
+
+// copy forwards src to dst, dropping what it reads while silent, until
+// either side fails.
+func (p *Proxy) copy(dst, src net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 && !p.silent.Load() {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
 }

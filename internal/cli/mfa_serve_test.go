@@ -1,0 +1,126 @@
+package cli_test
+
+import (
+	"bytes"
+	"database/sql"
+	"encoding/base32"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse/totp"
+	_ "modernc.org/sqlite"
+)
+
+// TestServeMFA runs a second factor through the server: enrolment, a login
+// in two steps, and what the database keeps (the secret sealed, recovery
+// codes and the mfa_token hashed). With --mfa=false the routes are gone.
+func TestServeMFA(t *testing.T) {
+	t.Parallel()
+	dbURL, dbPath := sqliteURL(t)
+	e := env{"GATEHOUSE_SECRET": testSecret}
+	var ahead atomic.Int64
+	o := opts(e)
+	o.Now = func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) }
+	s := startServerWith(t, o, "--database-url", dbURL, "--rate-limit", "off")
+	register(t, s.URL, "mo@example.com", testPassword)
+	token := login(t, s.URL, "mo@example.com", testPassword)
+	auth := http.Header{"Authorization": {"Bearer " + token}, "Content-Type": {"application/json"}}
+
+	status, b := do(t, "POST", s.URL+"/users/me/mfa/totp", nil, auth)
+	var enrol struct {
+		Secret string `json:"secret"`
+		URI    string `json:"otpauth_uri"`
+	}
+	if err := json.Unmarshal(b, &enrol); status != http.StatusOK || err != nil {
+		t.Fatalf("POST /users/me/mfa/totp: %d %s", status, b)
+	}
+	if !strings.HasPrefix(enrol.URI, "otpauth://totp/Gatehouse:mo@example.com?") {
+		t.Errorf("otpauth_uri %q", enrol.URI)
+	}
+	secret, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(enrol.Secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := func() string { return totp.Code(secret, totp.Step(o.Now())) }
+	body, _ := json.Marshal(map[string]string{"code": code()})
+	status, b = do(t, "POST", s.URL+"/users/me/mfa/totp/confirm", bytes.NewReader(body), auth)
+	var rc struct {
+		Codes []string `json:"recovery_codes"`
+	}
+	if err := json.Unmarshal(b, &rc); status != http.StatusOK || err != nil || len(rc.Codes) != 10 {
+		t.Fatalf("confirm: %d %s", status, b)
+	}
+
+	// The login's first step answers with an mfa_token, the second with
+	// the token.
+	form := url.Values{"username": {"mo@example.com"}, "password": {testPassword}}.Encode()
+	status, b = do(t, "POST", s.URL+"/auth/jwt/login", strings.NewReader(form), http.Header{"Content-Type": {"application/x-www-form-urlencoded"}})
+	var first struct {
+		Detail   string `json:"detail"`
+		MFAToken string `json:"mfa_token"`
+	}
+	if err := json.Unmarshal(b, &first); status != http.StatusUnauthorized || err != nil || first.Detail != "LOGIN_MFA_REQUIRED" {
+		t.Fatalf("login of a user with a TOTP: %d %s", status, b)
+	}
+	ahead.Store(int64(30 * time.Second)) // the confirming code's step is spent
+	body, _ = json.Marshal(map[string]string{"mfa_token": first.MFAToken, "code": code()})
+	status, b = do(t, "POST", s.URL+"/auth/jwt/mfa", bytes.NewReader(body), http.Header{"Content-Type": {"application/json"}})
+	var second struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.Unmarshal(b, &second); status != http.StatusOK || err != nil || second.AccessToken == "" {
+		t.Fatalf("second step: %d %s", status, b)
+	}
+	if status, m := me(t, s.URL, second.AccessToken); status != http.StatusOK || m["email"] != "mo@example.com" {
+		t.Errorf("GET /users/me after the second step: %d %v", status, m)
+	}
+
+	// Nothing the client holds is in the database as it was handed out.
+	db, err := sql.Open("sqlite", dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var sealed []byte
+	if err := db.QueryRow(`SELECT secret FROM user_totp`).Scan(&sealed); err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(sealed, secret) || bytes.Contains(sealed, []byte(enrol.Secret)) {
+		t.Error("the TOTP secret is stored in the clear")
+	}
+	var hashes []string
+	rows, err := db.Query(`SELECT hash FROM recovery_codes UNION ALL SELECT hash FROM mfa_challenges`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var h string
+		if err := rows.Scan(&h); err != nil {
+			t.Fatal(err)
+		}
+		hashes = append(hashes, h)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(hashes) != 10 { // the completed challenge was taken
+		t.Errorf("%d recovery codes and challenges stored, want the 10 codes", len(hashes))
+	}
+	for _, h := range hashes {
+		for _, c := range rc.Codes {
+			if strings.Contains(h, c) || strings.Contains(h, strings.ReplaceAll(c, "-", "")) {
+				t.Errorf("recovery code %s is stored in the clear", c)
+			}
+		}
+	}
+
+	off := startServer(t, e, "--database-url", dbURL, "--rate-limit", "off", "--mfa=false")
+	if status, _ := do(t, "GET", off.URL+"/users/me/mfa", nil, auth); status != http.StatusNotFound {
+		t.Errorf("GET /users/me/mfa with --mfa=false: %d, want 404", status)
+	}
+}
