@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -367,4 +368,123 @@ func testFeedPublishNothing(t *testing.T, a, _ gatehouse.ChangeFeed) {
 	if err := a.Publish(t.Context()); err != nil {
 		t.Errorf("Publish() = %v, want nil", err)
 	}
+}
+
+// FeedOutage is what TestChangeFeedOutages needs of a store: two feeds on
+// one medium of their own, the listener's connection going through a link
+// the test can break and the publisher's not.
+type FeedOutage struct {
+	// Listener is the feed the test listens to; Link carries its
+	// connections. The suite also publishes on it, while the link is up.
+	Listener gatehouse.ChangeFeed
+	// Publisher reaches the medium directly, so it can publish while
+	// the listener's link is down.
+	Publisher gatehouse.ChangeFeed
+	Link      FeedLink
+}
+
+// FeedLink is the link between a listener and its medium: a TCP proxy in
+// the stores' tests.
+type FeedLink interface {
+	// Stop cuts every connection and refuses new ones; Start accepts
+	// them again.
+	Stop()
+	Start()
+	// Silence(true) keeps connections open but passes nothing over them,
+	// as after a network partition; Silence(false) passes bytes again.
+	Silence(on bool)
+}
+
+// TestChangeFeedOutages checks how a gatehouse.ChangeFeed lives through
+// losing its medium: that it reports up(false) once per outage however
+// many attempts to listen again fail, and up(true) and delivers again once
+// the medium is back; that a healthy feed stays up across heartbeats; and
+// that the heartbeat notices a silent connection within about
+// 2×Heartbeat.
+//
+// open must return a FeedOutage whose listener has the given heartbeat (0
+// for the feed's default), on a medium of its own.
+func TestChangeFeedOutages(t *testing.T, open func(t *testing.T, heartbeat time.Duration) FeedOutage) {
+	tests := []struct {
+		name string
+		run  func(t *testing.T, open func(t *testing.T, heartbeat time.Duration) FeedOutage)
+	}{
+		{"Reconnect", testFeedReconnect},
+		{"Quiet", testFeedQuiet},
+		{"SilentConnection", testFeedSilentConnection},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tt.run(t, open)
+		})
+	}
+}
+
+// When the medium vanishes, the listener's connection cut and new ones
+// refused (a restart, a proxy or firewall dropping it), the feed reports
+// up(false) once, listens again when the medium is back, reports
+// up(true), and delivers again.
+func testFeedReconnect(t *testing.T, open func(t *testing.T, heartbeat time.Duration) FeedOutage) {
+	o := open(t, 0)
+	l := ListenFeed(t, o.Listener)
+	l.WaitUp(true)
+	for round := range 2 {
+		before := gatehouse.Change{Kind: gatehouse.ChangeUser, Key: "before-" + strconv.Itoa(round)}
+		publish(t, o.Publisher, before)
+		l.WaitChange(before)
+
+		o.Link.Stop()
+		l.WaitUp(false)
+		// Not a wait for anything: an outage long enough for several
+		// attempts to listen (subscribe) again to fail, each of which must
+		// not report up(false) again.
+		time.Sleep(500 * time.Millisecond)
+		o.Link.Start()
+		l.WaitUp(true)
+		after := gatehouse.Change{Kind: gatehouse.ChangeUser, Key: "after-" + strconv.Itoa(round)}
+		publish(t, o.Publisher, after)
+		l.WaitChange(after)
+	}
+	if got, want := l.Ups(), []bool{true, false, true, false, true}; !slices.Equal(got, want) {
+		t.Errorf("up was given %v, want %v: once per outage", got, want)
+	}
+}
+
+// A healthy feed that carries nothing stays up: its heartbeats are
+// answered.
+func testFeedQuiet(t *testing.T, open func(t *testing.T, heartbeat time.Duration) FeedOutage) {
+	const heartbeat = 200 * time.Millisecond
+	feed := open(t, heartbeat).Listener
+	l := ListenFeed(t, feed)
+	l.WaitUp(true)
+	// Not a wait for anything: seeing that nothing happens takes time, here
+	// several heartbeats.
+	time.Sleep(10 * heartbeat)
+	c := gatehouse.Change{Kind: gatehouse.ChangeUser, Key: "still-here"}
+	publish(t, feed, c)
+	l.WaitChanges(c)
+	if got := l.Ups(); !slices.Equal(got, []bool{true}) {
+		t.Errorf("up was given %v while the server was there, want [true]", got)
+	}
+}
+
+// A connection that goes silent without closing, as after a network
+// partition, is noticed by the heartbeat within about 2×Heartbeat.
+func testFeedSilentConnection(t *testing.T, open func(t *testing.T, heartbeat time.Duration) FeedOutage) {
+	const heartbeat = 250 * time.Millisecond
+	o := open(t, heartbeat)
+	l := ListenFeed(t, o.Listener)
+	l.WaitUp(true)
+	o.Link.Silence(true)
+	start := time.Now()
+	l.WaitUp(false)
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("a silent connection was noticed after %v, with a heartbeat of %v", d, heartbeat)
+	}
+	o.Link.Silence(false)
+	l.WaitUp(true)
+	c := gatehouse.Change{Kind: gatehouse.ChangeToken, Key: "after"}
+	publish(t, o.Publisher, c)
+	l.WaitChange(c)
 }

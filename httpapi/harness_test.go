@@ -148,8 +148,10 @@ type options struct {
 	audit bool
 	// hasher replaces the cheap argon2id hasher.
 	hasher gatehouse.Hasher
-	// mfa turns second factors on.
-	mfa bool
+	// mfa turns second factors on; mfaLoginURL is where browser OAuth
+	// flows of users with one continue.
+	mfa         bool
+	mfaLoginURL string
 }
 
 // server is a running Gatehouse API on a real HTTP server.
@@ -252,6 +254,7 @@ func start(t testing.TB, st *stack, opt options) *server {
 	}
 	api, wait, patterns, err := httpapi.NewForTest(httpapi.Config{
 		MFA:                 second,
+		MFALoginURL:         opt.mfaLoginURL,
 		Manager:             m,
 		Authenticator:       auth,
 		RequireVerification: opt.requireVerification,

@@ -57,6 +57,11 @@ type Config struct {
 	// user who has one answers 401 LOGIN_MFA_REQUIRED with an mfa_token,
 	// completed at POST /auth/NAME/mfa.
 	MFA *mfa.Service
+	// MFALoginURL is where a browser OAuth flow (return_to) of a user with
+	// a second factor continues: the URL, with ?mfa_token=…, of a page
+	// that asks for the code (the pages' /login/mfa). Empty: such a flow
+	// answers 401 LOGIN_MFA_REQUIRED like an API login.
+	MFALoginURL string
 
 	// KeepSessionsOnPasswordChange keeps a user's other sessions alive
 	// when their password changes or is reset; by default they end.

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"net/url"
 
 	"github.com/gatehouse/gatehouse"
 )
@@ -20,6 +21,26 @@ func (a *api) mfaRequired(w http.ResponseWriter, r *http.Request, u *gatehouse.U
 		"detail":    string(gatehouse.CodeLoginMFARequired),
 		"mfa_token": token,
 	})
+}
+
+// oauthMFA continues a provider login of a user with a second factor like
+// a password login: an API client gets 401 LOGIN_MFA_REQUIRED and the
+// mfa_token; a browser flow (returnTo set) is sent to Config.MFALoginURL
+// with the token, or, without one, gets the same 401 as an API client.
+func (a *api) oauthMFA(w http.ResponseWriter, r *http.Request, u *gatehouse.User, backend, returnTo string) {
+	if returnTo == "" || a.MFALoginURL == "" {
+		a.mfaRequired(w, r, u, backend)
+		return
+	}
+	token, err := a.MFA.Challenge(r.Context(), u.ID, backend)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	// The token rides in the URL to the code form: it is single use, lives
+	// five minutes, is useless without a code, and the pages send no
+	// Referer.
+	http.Redirect(w, r, a.MFALoginURL+"?"+url.Values{"mfa_token": {token}}.Encode(), http.StatusFound)
 }
 
 // mfaLogin answers POST /auth/NAME/mfa {"mfa_token","code"}: the second

@@ -286,3 +286,93 @@ func TestMFAAdmin(t *testing.T) {
 	}
 	s.login("lou@example.com", "password123")
 }
+
+// TestOAuthMFA checks that a provider's login does not skip the second
+// factor: an API flow gets the same 401 and mfa_token as a password login,
+// a browser flow is sent to the code form without a login cookie.
+func TestOAuthMFA(t *testing.T) {
+	t.Parallel()
+	for _, formURL := range []string{"", "https://gate.example/login/mfa"} {
+		t.Run("code form "+formURL, func(t *testing.T) {
+			s, idp := oauthServerWith(t, engines[0], options{mfa: true, mfaLoginURL: formURL})
+			idp.AddUser("sub-ada", "ada@example.com", true)
+			idp.AddUser("sub-eve", "eve@example.com", true)
+
+			// An API flow: the first login makes the user, who adds an app.
+			authURL, csrf := s.authorize("/auth/idp/authorize", "")
+			res := s.callback(idp.Login(t, authURL, "sub-ada"), csrf, "")
+			token, _ := res.json(t)["access_token"].(string)
+			if res.status != http.StatusOK || token == "" {
+				t.Fatalf("first provider login: %d %s", res.status, res.body)
+			}
+			secret, _ := enrolTOTP(t, s, token)
+			authURL, csrf = s.authorize("/auth/idp/authorize", "")
+			res = s.callback(idp.Login(t, authURL, "sub-ada"), csrf, "")
+			mt, _ := res.json(t)["mfa_token"].(string)
+			if res.status != http.StatusUnauthorized || !strings.Contains(res.body, `"detail":"LOGIN_MFA_REQUIRED"`) || mt == "" {
+				t.Fatalf("provider login with a second factor: %d %s, want 401 LOGIN_MFA_REQUIRED", res.status, res.body)
+			}
+			res = s.json(http.MethodPost, "/auth/jwt/mfa", mfaBody(mt, totp.Code(secret, totp.Step(s.clock.Now())+1)), "")
+			if res.status != http.StatusOK {
+				t.Fatalf("second step of a provider login: %d %s", res.status, res.body)
+			}
+
+			// A browser flow, on the cookie backend.
+			noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+			browse := func(user string) *http.Response {
+				t.Helper()
+				r, err := noFollow.Get(s.URL + "/auth/browser/authorize?redirect=true&return_to=https://app.example/welcome")
+				if err != nil {
+					t.Fatal(err)
+				}
+				r.Body.Close()
+				c, err := http.ParseSetCookie(r.Header.Get("Set-Cookie"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				cb, err := url.Parse(idp.Login(t, r.Header.Get("Location"), user))
+				if err != nil {
+					t.Fatal(err)
+				}
+				req, _ := http.NewRequest(http.MethodGet, s.URL+cb.RequestURI(), nil)
+				req.AddCookie(&http.Cookie{Name: "fastapiusersoauthcsrf", Value: c.Value})
+				r, err = noFollow.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				r.Body.Close()
+				return r
+			}
+			r := browse("sub-eve")
+			var cookie string
+			for _, raw := range r.Header.Values("Set-Cookie") {
+				if c, err := http.ParseSetCookie(raw); err == nil && c.Name == "gatehouse_auth" {
+					cookie = c.Value
+				}
+			}
+			if r.StatusCode != http.StatusFound || cookie == "" {
+				t.Fatalf("first browser login: %d, cookie %q", r.StatusCode, cookie)
+			}
+			enrolTOTP(t, s, cookie) // the cookie holds a JWT the bearer backend takes too
+			r = browse("sub-eve")
+			for _, raw := range r.Header.Values("Set-Cookie") {
+				if c, err := http.ParseSetCookie(raw); err == nil && c.Name == "gatehouse_auth" && c.Value != "" {
+					t.Errorf("a browser login with a second factor set the login cookie")
+				}
+			}
+			if formURL == "" {
+				if r.StatusCode != http.StatusUnauthorized {
+					t.Errorf("browser login without a code form: %d, want 401", r.StatusCode)
+				}
+				return
+			}
+			loc, err := url.Parse(r.Header.Get("Location"))
+			if err != nil || r.StatusCode != http.StatusFound || !strings.HasPrefix(loc.String(), formURL+"?") {
+				t.Fatalf("browser login with a second factor: %d to %q, want the code form", r.StatusCode, r.Header.Get("Location"))
+			}
+			mt = loc.Query().Get("mfa_token")
+			res = s.json(http.MethodPost, "/auth/cookie/mfa", mfaBody(mt, "000000"), "")
+			wantDetail(t, "a wrong code after a browser login", res, http.StatusBadRequest, "MFA_BAD_CODE")
+		})
+	}
+}

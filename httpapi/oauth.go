@@ -144,6 +144,18 @@ func (a *api) oauthCallback(name string, associate bool) http.HandlerFunc {
 			a.writeError(w, r, err)
 			return
 		}
+		// A provider's word replaces the password, not the second factor.
+		if a.MFA != nil {
+			on, err := a.MFA.Enabled(ctx, u.ID)
+			if err != nil {
+				a.writeError(w, r, err)
+				return
+			}
+			if on {
+				a.oauthMFA(w, r, u, b.Name, returnTo)
+				return
+			}
+		}
 		tok, err := a.issue(gatehouse.WithClient(ctx, a.client(r)), b, u)
 		if err != nil {
 			a.writeError(w, r, err)

@@ -17,12 +17,19 @@ import (
 // OpenID provider: "idp" (no linking by e-mail) and "linking" (with).
 func oauthServer(t *testing.T, e engine) (*server, *oauthtest.Provider) {
 	t.Helper()
+	return oauthServerWith(t, e, options{})
+}
+
+// oauthServerWith is oauthServer with more options.
+func oauthServerWith(t *testing.T, e engine, opt options) (*server, *oauthtest.Provider) {
+	t.Helper()
 	idp := oauthtest.New(t)
 	signer, err := jwt.NewSigner([]byte("oauth state signing key, 32+ bytes!"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := newServer(t, e, options{backends: []string{"jwt=bearer+jwt", "cookie=cookie+jwt"}, oauth: func(base string) map[string]httpapi.OAuthProvider {
+	opt.backends = []string{"jwt=bearer+jwt", "cookie=cookie+jwt"}
+	opt.oauth = func(base string) map[string]httpapi.OAuthProvider {
 		out := map[string]httpapi.OAuthProvider{}
 		for _, name := range []string{"idp", "linking", "browser"} {
 			cb, assoc := base+"/auth/"+name+"/callback", base+"/auth/associate/"+name+"/callback"
@@ -43,8 +50,8 @@ func oauthServer(t *testing.T, e engine) (*server, *oauthtest.Provider) {
 			}
 		}
 		return out
-	}})
-	return s, idp
+	}
+	return newServer(t, e, opt), idp
 }
 
 // authorize starts a flow and returns the provider URL and the CSRF cookie.

@@ -313,8 +313,13 @@ func (a *api) oauthRoutes() []route {
 	for _, name := range slices.Sorted(maps.Keys(a.OAuth)) {
 		p := a.OAuth[name]
 		login := loginReplies(a.oauthBackend(p))
-		login = append(login, reply{status: http.StatusFound, description: "A browser flow (return_to): the login's cookies, then back to the app",
-			headers: map[string]string{"Location": "return_to", "Set-Cookie": "The login's cookies"}})
+		login = append(login, reply{status: http.StatusFound, description: "A browser flow (return_to): the login's cookies, then back to the app " +
+			"(for a user with a second factor: no cookies, to the code form)",
+			headers: map[string]string{"Location": "return_to, or the code form", "Set-Cookie": "The login's cookies"}})
+		loginErrs := append(slices.Clone(callbackErrs), gatehouse.CodeOAuthUserAlreadyExists, gatehouse.CodeLoginBadCredentials)
+		if a.MFA != nil {
+			loginErrs = append(loginErrs, gatehouse.CodeLoginMFARequired)
+		}
 		rs = append(rs,
 			route{http.MethodGet, "/auth/" + name + "/authorize", a.oauthAuthorize(name, false), &operation{
 				id: "oauth_" + name + "_authorize", summary: "Start logging in with " + name, tag: tagOAuth, validation: true,
@@ -325,8 +330,7 @@ func (a *api) oauthRoutes() []route {
 			route{http.MethodGet, "/auth/" + name + "/callback", a.oauthCallback(name, false), &operation{
 				id: "oauth_" + name + "_callback", summary: "Finish logging in with " + name, tag: tagOAuth,
 				description: "Needs the CSRF cookie set by the authorize route.", validation: true, providerErrors: true,
-				params: query, replies: login,
-				errs: append(slices.Clone(callbackErrs), gatehouse.CodeOAuthUserAlreadyExists, gatehouse.CodeLoginBadCredentials),
+				params: query, replies: login, errs: loginErrs,
 			}},
 			route{http.MethodGet, "/auth/associate/" + name + "/authorize", a.oauthAuthorize(name, true), &operation{
 				id: "oauth_" + name + "_associate_authorize", summary: "Start linking a " + name + " account", tag: tagOAuth,

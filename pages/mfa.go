@@ -86,10 +86,18 @@ func (h *handler) loginMFAView(w http.ResponseWriter, r *http.Request, token, ne
 	return v
 }
 
-// getLoginMFA sends a browser that opens the code form's address back to
-// the login: the form only comes from a login's answer.
+// getLoginMFA shows the code form of a login that began elsewhere: a
+// provider's login (OAuth) of a user with a second factor is sent here
+// with its mfa_token. Without one, the browser goes back to the login.
+// Nothing is checked on GET: the token is only sent on, with a code, by
+// the form's POST.
 func (h *handler) getLoginMFA(w http.ResponseWriter, r *http.Request) {
-	http.Redirect(w, r, h.prefix+LoginPath, http.StatusSeeOther)
+	token := r.URL.Query().Get("mfa_token")
+	if token == "" || len(token) > 128 {
+		http.Redirect(w, r, h.prefix+LoginPath, http.StatusSeeOther)
+		return
+	}
+	h.render(w, r, http.StatusOK, "login-mfa", h.loginMFAView(w, r, token, ""))
 }
 
 // postLoginMFA completes a login with a code. A wrong code re-shows the

@@ -3,6 +3,7 @@ package pages_test
 import (
 	"bytes"
 	"encoding/base32"
+	"encoding/json"
 	"errors"
 	"html"
 	"net/http"
@@ -304,6 +305,34 @@ func TestMFA(t *testing.T) {
 			http.StatusForbidden, "This form has expired")
 		// The form's address opened on its own leads to the login.
 		wantRedirect(t, b.get("/login/mfa"), "/login")
+	})
+
+	t.Run("began elsewhere", func(t *testing.T) {
+		// A provider's login (OAuth) sends the browser to the code form
+		// with the mfa_token the API handed out.
+		req, _ := http.NewRequest(http.MethodPost, s.URL+"/auth/cookie/login",
+			strings.NewReader(url.Values{"username": {"ann@example.com"}, "password": {pw}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		res, err := s.srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body struct {
+			MFAToken string `json:"mfa_token"`
+		}
+		err = json.NewDecoder(res.Body).Decode(&body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusUnauthorized || err != nil || body.MFAToken == "" {
+			t.Fatalf("API login: %d, %v", res.StatusCode, err)
+		}
+		b := s.browser()
+		form := b.get("/login/mfa?mfa_token=" + url.QueryEscape(body.MFAToken))
+		wantPage(t, form, http.StatusOK, `action="/login/mfa"`)
+		if m := mfaTokenRE.FindStringSubmatch(form.body); m == nil || m[1] != body.MFAToken {
+			t.Fatalf("the code form does not carry the mfa_token of the address")
+		}
+		s.clock.next()
+		wantRedirect(t, secondStep(b, form, totp.Code(secret, totp.Step(s.clock.Now()))), "/account")
 	})
 
 	t.Run("new recovery codes", func(t *testing.T) {

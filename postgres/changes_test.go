@@ -127,86 +127,19 @@ func TestChangeFeedTerminated(t *testing.T) {
 	}
 }
 
-// When the server vanishes, connections cut and new ones refused, the
-// feed reports up(false) once however many attempts fail, and up(true)
-// once it is back.
-func TestChangeFeedReconnect(t *testing.T) {
+// The listener's pool goes through a proxy; the publisher's, on the same
+// database, reaches the server directly.
+func TestChangeFeedOutages(t *testing.T) {
 	t.Parallel()
-	connString := postgrestest.URL(t)
-	proxied, proxy := throughProxy(t, connString)
-	listener := postgres.NewChangeFeed(openAgain(t, proxied))
-	listener.Logger = testLogger(t)
-	publisher := postgres.NewChangeFeed(openAgain(t, connString))
-	l := gatehousetest.ListenFeed(t, listener)
-	l.WaitUp(true)
-	for round := range 2 {
-		proxy.Stop()
-		l.WaitUp(false)
-		// Not a wait for anything: an outage long enough for several
-		// attempts to listen again to fail, each of which must not report
-		// up(false) again.
-		time.Sleep(500 * time.Millisecond)
-		proxy.Start()
-		l.WaitUp(true)
-		after := gatehouse.Change{Kind: gatehouse.ChangeUser, Key: "after-" + strconv.Itoa(round)}
-		if err := publisher.Publish(t.Context(), after); err != nil {
-			t.Fatal(err)
-		}
-		l.WaitChange(after)
-	}
-	if got, want := l.Ups(), []bool{true, false, true, false, true}; !slices.Equal(got, want) {
-		t.Errorf("up was given %v, want %v: once per outage", got, want)
-	}
-}
-
-// A healthy feed that carries nothing stays up: its heartbeats are
-// answered.
-func TestChangeFeedQuiet(t *testing.T) {
-	t.Parallel()
-	feed := postgres.NewChangeFeed(postgrestest.New(t))
-	feed.Heartbeat = 200 * time.Millisecond
-	feed.Logger = testLogger(t)
-	l := gatehousetest.ListenFeed(t, feed)
-	l.WaitUp(true)
-	// Not a wait for anything: seeing that nothing happens takes time, here
-	// several heartbeats.
-	time.Sleep(10 * feed.Heartbeat)
-	c := gatehouse.Change{Kind: gatehouse.ChangeUser, Key: "still-here"}
-	if err := feed.Publish(t.Context(), c); err != nil {
-		t.Fatal(err)
-	}
-	l.WaitChanges(c)
-	if got := l.Ups(); !slices.Equal(got, []bool{true}) {
-		t.Errorf("up was given %v while the server was there, want [true]", got)
-	}
-}
-
-// A connection that goes silent without closing, as after a network
-// partition, is noticed by the heartbeat within about 2×Heartbeat.
-func TestChangeFeedSilentConnection(t *testing.T) {
-	t.Parallel()
-	connString := postgrestest.URL(t)
-	silenced, silencer := throughProxy(t, connString)
-	listener := postgres.NewChangeFeed(openAgain(t, silenced))
-	listener.Heartbeat = 250 * time.Millisecond
-	listener.Logger = testLogger(t)
-	publisher := postgres.NewChangeFeed(openAgain(t, connString))
-
-	l := gatehousetest.ListenFeed(t, listener)
-	l.WaitUp(true)
-	silencer.Silence(true)
-	start := time.Now()
-	l.WaitUp(false)
-	if d := time.Since(start); d > 3*time.Second {
-		t.Errorf("a silent connection was noticed after %v, with a heartbeat of %v", d, listener.Heartbeat)
-	}
-	silencer.Silence(false)
-	l.WaitUp(true)
-	c := gatehouse.Change{Kind: gatehouse.ChangeToken, Key: "after"}
-	if err := publisher.Publish(t.Context(), c); err != nil {
-		t.Fatal(err)
-	}
-	l.WaitChange(c)
+	gatehousetest.TestChangeFeedOutages(t, func(t *testing.T, heartbeat time.Duration) gatehousetest.FeedOutage {
+		connString := postgrestest.URL(t)
+		proxied, proxy := throughProxy(t, connString)
+		listener := postgres.NewChangeFeed(openAgain(t, proxied))
+		listener.Heartbeat = heartbeat
+		listener.Logger = testLogger(t)
+		publisher := postgres.NewChangeFeed(openAgain(t, connString))
+		return gatehousetest.FeedOutage{Listener: listener, Publisher: publisher, Link: proxy}
+	})
 }
 
 // withParam returns connString with one more connection parameter.

@@ -391,9 +391,10 @@ func newHandler(ctx context.Context, c *config, opts options, db *database, hot 
 	}
 	// The pages' login page is where forward-auth sends browsers that
 	// are not logged in; without a cookie backend there is none.
-	loginURL := ""
+	loginURL, mfaLoginURL := "", ""
 	if pagesBackend != "" {
 		loginURL = strings.TrimSuffix(publicURL, "/") + "/login"
+		mfaLoginURL = strings.TrimSuffix(publicURL, "/") + pages.LoginMFAPath
 	}
 	forward, err := forwardauth.New(forwardauth.Config{
 		Authenticator: auth,
@@ -435,6 +436,7 @@ func newHandler(ctx context.Context, c *config, opts options, db *database, hot 
 	}
 	api, err := httpapi.New(httpapi.Config{
 		MFA:                          second,
+		MFALoginURL:                  mfaLoginURL,
 		Manager:                      manager,
 		Authenticator:                auth,
 		RequireVerification:          c.RequireVerification,
