@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/subscription"
 )
 
 var _ gatehouse.ChangeFeed = (*ChangeFeed)(nil)
@@ -23,14 +24,6 @@ const changeChannel = "gatehouse_changes"
 // maxPayload is the longest payload NOTIFY takes in PostgreSQL's default
 // configuration: "shorter than 8000 bytes".
 const maxPayload = 7999
-
-// Bounds of the pause between two attempts to listen again: short, as
-// caches distrust what they hold while the feed is down, and doubling, so
-// that a database that is gone for long is not hammered by every process.
-const (
-	minRelisten = 50 * time.Millisecond
-	maxRelisten = 2 * time.Second
-)
 
 // ChangeFeed carries gatehouse.Changes over PostgreSQL LISTEN/NOTIFY, on
 // the channel gatehouse_changes of the DB's database. Payloads are
@@ -116,37 +109,12 @@ func (f *ChangeFeed) Publish(ctx context.Context, changes ...gatehouse.Change) e
 // grows from 50 ms to 2 s, reporting up(true) when LISTEN has run.
 // Notifications that are not a Change are skipped.
 func (f *ChangeFeed) Listen(ctx context.Context, changed func(gatehouse.Change), up func(bool)) error {
-	var (
-		reported, isUp bool
-		pause          = minRelisten
-	)
-	listening := func() {
-		if !reported || !isUp {
-			reported, isUp = true, true
-			up(true)
-		}
-		pause = minRelisten
-	}
-	for {
-		err := f.listen(ctx, changed, listening)
-		if ended(ctx) {
-			return ctx.Err()
-		}
-		if !reported || isUp {
-			f.logger().LogAttrs(ctx, slog.LevelWarn, "postgres: change feed down; changes may be missed until it is up again",
-				slog.Any("error", err))
-			reported, isUp = true, false
-			up(false)
-		}
-		t := time.NewTimer(pause)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
-		}
-		pause = min(2*pause, maxRelisten)
-	}
+	return subscription.Keep(ctx, func(ctx context.Context, listening func()) error {
+		return f.listen(ctx, changed, listening)
+	}, up, func(err error) {
+		f.logger().LogAttrs(ctx, slog.LevelWarn, "postgres: change feed down; changes may be missed until it is up again",
+			slog.Any("error", err))
+	})
 }
 
 // listen listens on one connection and delivers notifications until the
@@ -176,7 +144,7 @@ func (f *ChangeFeed) listen(ctx context.Context, changed func(gatehouse.Change),
 		n, err := conn.WaitForNotification(waitCtx)
 		cancel()
 		switch {
-		case ended(ctx):
+		case subscription.Ended(ctx):
 			return ctx.Err()
 		case err == nil:
 			c, perr := gatehouse.ParseChange(n.Payload)
@@ -193,7 +161,7 @@ func (f *ChangeFeed) listen(ctx context.Context, changed func(gatehouse.Change),
 			pingCtx, cancel := context.WithTimeout(ctx, heartbeat)
 			err := conn.Ping(pingCtx)
 			cancel()
-			if ended(ctx) {
+			if subscription.Ended(ctx) {
 				return ctx.Err()
 			}
 			if err != nil {
@@ -203,19 +171,4 @@ func (f *ChangeFeed) listen(ctx context.Context, changed func(gatehouse.Change),
 			return fmt.Errorf("postgres: listen for changes: %w", err)
 		}
 	}
-}
-
-// ended reports whether ctx has ended, counting a deadline that has passed
-// though its timer has not fired yet: a read cut short by ctx's deadline
-// can fail before ctx.Err() is set, and must not pass for an outage. When
-// ended reports true, ctx.Err() is set.
-func ended(ctx context.Context) bool {
-	if ctx.Err() != nil {
-		return true
-	}
-	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
-		<-ctx.Done() // a matter of microseconds
-		return true
-	}
-	return false
 }

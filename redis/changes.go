@@ -11,17 +11,10 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/subscription"
 )
 
 var _ gatehouse.ChangeFeed = (*ChangeFeed)(nil)
-
-// Bounds of the pause between two attempts to subscribe again: short, as
-// caches distrust what they hold while the feed is down, and doubling, so
-// that a Redis that is gone for long is not hammered by every process.
-const (
-	minResubscribe = 50 * time.Millisecond
-	maxResubscribe = 2 * time.Second
-)
 
 // ChangeFeed carries gatehouse.Changes over Redis pub/sub, on the channel
 // <prefix>changes: the DB's prefix keeps applications (and tests) sharing
@@ -117,37 +110,12 @@ func (f *ChangeFeed) Publish(ctx context.Context, changes ...gatehouse.Change) e
 // up(true) when that is confirmed. Messages that are not a Change are
 // skipped.
 func (f *ChangeFeed) Listen(ctx context.Context, changed func(gatehouse.Change), up func(bool)) error {
-	var (
-		reported, isUp bool
-		pause          = minResubscribe
-	)
-	confirmed := func() {
-		if !reported || !isUp {
-			reported, isUp = true, true
-			up(true)
-		}
-		pause = minResubscribe
-	}
-	for {
-		err := f.listen(ctx, changed, confirmed)
-		if ended(ctx) {
-			return ctx.Err()
-		}
-		if !reported || isUp {
-			f.logger().LogAttrs(ctx, slog.LevelWarn, "redis: change feed down; changes may be missed until it is up again",
-				slog.String("channel", f.channel()), slog.Any("error", err))
-			reported, isUp = true, false
-			up(false)
-		}
-		t := time.NewTimer(pause)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
-		}
-		pause = min(2*pause, maxResubscribe)
-	}
+	return subscription.Keep(ctx, func(ctx context.Context, confirmed func()) error {
+		return f.listen(ctx, changed, confirmed)
+	}, up, func(err error) {
+		f.logger().LogAttrs(ctx, slog.LevelWarn, "redis: change feed down; changes may be missed until it is up again",
+			slog.String("channel", f.channel()), slog.Any("error", err))
+	})
 }
 
 // errNoPong is why a subscription is given up when the server stays
@@ -172,7 +140,7 @@ func (f *ChangeFeed) listen(ctx context.Context, changed func(gatehouse.Change),
 	pinged := false // a ping is unanswered
 	for {
 		msg, err := ps.ReceiveTimeout(ctx, heartbeat)
-		if ended(ctx) {
+		if subscription.Ended(ctx) {
 			return ctx.Err()
 		}
 		if err != nil {
@@ -206,19 +174,4 @@ func (f *ChangeFeed) listen(ctx context.Context, changed func(gatehouse.Change),
 			changed(c)
 		}
 	}
-}
-
-// ended reports whether ctx has ended, counting a deadline that has passed
-// though its timer has not fired yet: a read cut short by ctx's deadline
-// can fail before ctx.Err() is set, and must not pass for an outage. When
-// ended reports true, ctx.Err() is set.
-func ended(ctx context.Context) bool {
-	if ctx.Err() != nil {
-		return true
-	}
-	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
-		<-ctx.Done() // a matter of microseconds
-		return true
-	}
-	return false
 }
