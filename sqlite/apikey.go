@@ -99,19 +99,8 @@ func (s *APIKeyStore) ListAPIKeys(ctx context.Context, userID gatehouse.ID) ([]g
 // belongs to another user, is CodeNotFound and stays.
 func (s *APIKeyStore) DeleteAPIKey(ctx context.Context, userID, id gatehouse.ID) error {
 	const op = "delete api key"
-	res, err := s.db.write.ExecContext(ctx, `DELETE FROM api_keys WHERE id = ? AND user_id = ?`,
+	return s.db.execOne(ctx, op, `DELETE FROM api_keys WHERE id = ? AND user_id = ?`,
 		id.String(), userID.String())
-	if err != nil {
-		return s.db.fail(ctx, op, err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return s.db.fail(ctx, op, err)
-	}
-	if n == 0 {
-		return s.db.fail(ctx, op, sql.ErrNoRows)
-	}
-	return nil
 }
 
 // TouchAPIKey implements gatehouse.APIKeyStore. LastUsedAt only moves
@@ -120,20 +109,9 @@ func (s *APIKeyStore) DeleteAPIKey(ctx context.Context, userID, id gatehouse.ID)
 func (s *APIKeyStore) TouchAPIKey(ctx context.Context, id gatehouse.ID, at time.Time) error {
 	const op = "touch api key"
 	at = at.UTC().Truncate(time.Microsecond)
-	res, err := s.db.write.ExecContext(ctx, `UPDATE api_keys
+	return s.db.execOne(ctx, op, `UPDATE api_keys
 		SET last_used_at = max(coalesce(last_used_at, ?), ?) WHERE id = ?`,
 		micros(at), micros(at), id.String())
-	if err != nil {
-		return s.db.fail(ctx, op, err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return s.db.fail(ctx, op, err)
-	}
-	if n == 0 {
-		return s.db.fail(ctx, op, sql.ErrNoRows)
-	}
-	return nil
 }
 
 func scanAPIKey(sc scanner) (*gatehouse.APIKey, error) {

@@ -181,19 +181,8 @@ func (s *MFAStore) ReplaceRecoveryCodes(ctx context.Context, userID gatehouse.ID
 // CodeNotFound.
 func (s *MFAStore) UseRecoveryCode(ctx context.Context, userID gatehouse.ID, hash string) error {
 	const op = "use recovery code"
-	res, err := s.db.write.ExecContext(ctx, `DELETE FROM recovery_codes WHERE user_id = ? AND hash = ?`,
+	return s.db.execOne(ctx, op, `DELETE FROM recovery_codes WHERE user_id = ? AND hash = ?`,
 		userID.String(), hash)
-	if err != nil {
-		return s.db.fail(ctx, op, err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return s.db.fail(ctx, op, err)
-	}
-	if n == 0 {
-		return s.db.fail(ctx, op, sql.ErrNoRows)
-	}
-	return nil
 }
 
 // CountRecoveryCodes implements gatehouse.RecoveryCodeStore. A user that
@@ -275,38 +264,16 @@ func (s *MFAStore) FindPasskey(ctx context.Context, credentialID []byte) (*gateh
 // CodeNotFound.
 func (s *MFAStore) UsePasskey(ctx context.Context, id gatehouse.ID, credential []byte, at time.Time) error {
 	const op = "use passkey"
-	res, err := s.db.write.ExecContext(ctx, `UPDATE passkeys SET credential = ?, last_used_at = ? WHERE id = ?`,
+	return s.db.execOne(ctx, op, `UPDATE passkeys SET credential = ?, last_used_at = ? WHERE id = ?`,
 		blob(credential), micros(at.UTC().Truncate(time.Microsecond)), id.String())
-	if err != nil {
-		return s.db.fail(ctx, op, err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return s.db.fail(ctx, op, err)
-	}
-	if n == 0 {
-		return s.db.fail(ctx, op, sql.ErrNoRows)
-	}
-	return nil
 }
 
 // DeletePasskey implements gatehouse.PasskeyStore: a passkey that is
 // unknown, or belongs to another user, is CodeNotFound and stays.
 func (s *MFAStore) DeletePasskey(ctx context.Context, userID, id gatehouse.ID) error {
 	const op = "delete passkey"
-	res, err := s.db.write.ExecContext(ctx, `DELETE FROM passkeys WHERE id = ? AND user_id = ?`,
+	return s.db.execOne(ctx, op, `DELETE FROM passkeys WHERE id = ? AND user_id = ?`,
 		id.String(), userID.String())
-	if err != nil {
-		return s.db.fail(ctx, op, err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return s.db.fail(ctx, op, err)
-	}
-	if n == 0 {
-		return s.db.fail(ctx, op, sql.ErrNoRows)
-	}
-	return nil
 }
 
 func scanPasskey(sc scanner) (*gatehouse.Passkey, error) {
@@ -375,19 +342,8 @@ func (s *MFAStore) FindMFAChallenge(ctx context.Context, hash string, now time.T
 // unknown or expired at now is CodeNotFound.
 func (s *MFAStore) SetMFAChallengeWebAuthn(ctx context.Context, hash string, data []byte, now time.Time) error {
 	const op = "set mfa challenge webauthn"
-	res, err := s.db.write.ExecContext(ctx, `UPDATE mfa_challenges SET webauthn = ? WHERE hash = ? AND expires_at > ?`,
+	return s.db.execOne(ctx, op, `UPDATE mfa_challenges SET webauthn = ? WHERE hash = ? AND expires_at > ?`,
 		nullBlob(data), hash, micros(now.UTC().Truncate(time.Microsecond)))
-	if err != nil {
-		return s.db.fail(ctx, op, err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return s.db.fail(ctx, op, err)
-	}
-	if n == 0 {
-		return s.db.fail(ctx, op, sql.ErrNoRows)
-	}
-	return nil
 }
 
 // TakeMFAChallenge implements gatehouse.MFAChallengeStore with one

@@ -96,39 +96,17 @@ func (s *OAuthAccountStore) ListOAuthAccounts(ctx context.Context, userID gateho
 // unknown id is CodeNotFound.
 func (s *OAuthAccountStore) UpdateOAuthTokens(ctx context.Context, id gatehouse.ID, email string, access, refresh []byte, expires time.Time) error {
 	const op = "update oauth tokens"
-	res, err := s.db.write.ExecContext(ctx, `UPDATE oauth_accounts
+	return s.db.execOne(ctx, op, `UPDATE oauth_accounts
 		SET account_email = ?, access_token = ?, refresh_token = ?, expires_at = ? WHERE id = ?`,
 		email, blob(access), blob(refresh), nullMicros(expires), id.String())
-	if err != nil {
-		return s.db.fail(ctx, op, err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return s.db.fail(ctx, op, err)
-	}
-	if n == 0 {
-		return s.db.fail(ctx, op, sql.ErrNoRows)
-	}
-	return nil
 }
 
 // DeleteOAuthAccount implements gatehouse.OAuthAccountStore: an account
 // that is unknown, or linked to another user, is CodeNotFound and stays.
 func (s *OAuthAccountStore) DeleteOAuthAccount(ctx context.Context, userID, id gatehouse.ID) error {
 	const op = "delete oauth account"
-	res, err := s.db.write.ExecContext(ctx, `DELETE FROM oauth_accounts WHERE id = ? AND user_id = ?`,
+	return s.db.execOne(ctx, op, `DELETE FROM oauth_accounts WHERE id = ? AND user_id = ?`,
 		id.String(), userID.String())
-	if err != nil {
-		return s.db.fail(ctx, op, err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return s.db.fail(ctx, op, err)
-	}
-	if n == 0 {
-		return s.db.fail(ctx, op, sql.ErrNoRows)
-	}
-	return nil
 }
 
 // blob binds b as a BLOB, never NULL: a nil slice is an empty BLOB.

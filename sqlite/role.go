@@ -87,18 +87,7 @@ func (s *RoleStore) UpdateRole(ctx context.Context, name string, upd gatehouse.R
 // CodeNotFound.
 func (s *RoleStore) DeleteRole(ctx context.Context, name string) error {
 	const op = "delete role"
-	res, err := s.db.write.ExecContext(ctx, `DELETE FROM roles WHERE name = ?`, name)
-	if err != nil {
-		return s.db.fail(ctx, op, err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return s.db.fail(ctx, op, err)
-	}
-	if n == 0 {
-		return s.db.fail(ctx, op, sql.ErrNoRows)
-	}
-	return nil
+	return s.db.execOne(ctx, op, `DELETE FROM roles WHERE name = ?`, name)
 }
 
 // SetUserRoles implements gatehouse.RoleStore in one transaction: a user

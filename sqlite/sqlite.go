@@ -214,6 +214,23 @@ func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
 // fail turns a driver error into a Gatehouse error. Codes come from the
 // driver's result codes, never from message text, which changes between
 // driver versions.
+// execOne runs a write that must change a row: changing none is
+// CodeNotFound (an unknown id, another user's row, a spent code).
+func (db *DB) execOne(ctx context.Context, op, query string, args ...any) error {
+	res, err := db.write.ExecContext(ctx, query, args...)
+	if err != nil {
+		return db.fail(ctx, op, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return db.fail(ctx, op, err)
+	}
+	if n == 0 {
+		return db.fail(ctx, op, sql.ErrNoRows)
+	}
+	return nil
+}
+
 func (db *DB) fail(ctx context.Context, op string, err error) error {
 	wrapped := fmt.Errorf("sqlite: %s: %w", op, err)
 	if errors.Is(err, sql.ErrNoRows) {

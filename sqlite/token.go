@@ -79,21 +79,10 @@ func (s *TokenStore) FindToken(ctx context.Context, hash string) (*gatehouse.Tok
 func (s *TokenStore) TouchToken(ctx context.Context, hash string, at time.Time) error {
 	const op = "touch token"
 	at = at.UTC().Truncate(time.Microsecond)
-	res, err := s.db.write.ExecContext(ctx, `UPDATE access_tokens
+	return s.db.execOne(ctx, op, `UPDATE access_tokens
 		SET last_used_at = max(coalesce(last_used_at, ?), ?)
 		WHERE hash = ? AND expires_at > ?`,
 		micros(at), micros(at), hash, micros(s.db.now()))
-	if err != nil {
-		return s.db.fail(ctx, op, err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return s.db.fail(ctx, op, err)
-	}
-	if n == 0 {
-		return s.db.fail(ctx, op, sql.ErrNoRows)
-	}
-	return nil
 }
 
 // DeleteToken implements gatehouse.TokenStore; deleting a token that is
