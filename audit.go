@@ -37,11 +37,12 @@ const (
 	AuditUserRegistered  AuditEventType = "user.registered"
 	AuditSessionEnded    AuditEventType = "session.ended"
 
-	AuditMFAEnabled               AuditEventType = "mfa.enabled"                 // a TOTP confirmed
-	AuditMFADisabled              AuditEventType = "mfa.disabled"                // a TOTP removed
+	AuditMFAEnabled               AuditEventType = "mfa.enabled"                 // a TOTP confirmed, a passkey added
+	AuditMFADisabled              AuditEventType = "mfa.disabled"                // a TOTP or a passkey removed
 	AuditMFARecoveryCodesReplaced AuditEventType = "mfa.recovery_codes_replaced" // new recovery codes
 	AuditMFAChallengeSucceeded    AuditEventType = "mfa.succeeded"               // a second step of a login passed
 	AuditMFAChallengeFailed       AuditEventType = "mfa.failed"                  // a wrong or replayed code
+	AuditMFARequiredChanged       AuditEventType = "mfa.required_changed"        // who must have a second factor
 )
 
 // AuditOutcome says how the attempt an event records ended.

@@ -62,6 +62,19 @@ const (
 	CodeMFATOTPAlreadyEnabled Code = "MFA_TOTP_ALREADY_ENABLED"
 	// CodeMFATOTPNotEnabled answers what needs a TOTP when there is none.
 	CodeMFATOTPNotEnabled Code = "MFA_TOTP_NOT_ENABLED"
+	// CodeMFABadPasskey refuses a passkey (WebAuthn) answer that does not
+	// verify, or a passkey registered already.
+	CodeMFABadPasskey Code = "MFA_BAD_PASSKEY"
+	// CodeMFAPasskeyNotEnabled answers what needs a passkey when the user
+	// has none, or when passkeys are not configured.
+	CodeMFAPasskeyNotEnabled Code = "MFA_PASSKEY_NOT_ENABLED"
+	// CodeLoginMFASetupRequired answers a right password of a user who
+	// must have a second factor and has none (401): the answer carries an
+	// mfa_token with which to add one, and the login completes once it is.
+	CodeLoginMFASetupRequired Code = "LOGIN_MFA_SETUP_REQUIRED"
+	// CodeMFARequired refuses to remove the last second factor of a user
+	// who must have one.
+	CodeMFARequired Code = "MFA_REQUIRED"
 )
 
 // Generic codes. Their values are the contract's generic "detail" strings.
@@ -89,18 +102,19 @@ const (
 // statuses is the one table from Code to HTTP status. Every code not listed
 // is a 400: the contract's own codes all are.
 var statuses = map[Code]int{
-	CodeUnauthorized:        http.StatusUnauthorized,
-	CodeRefreshTokenInvalid: http.StatusUnauthorized,
-	CodeRefreshTokenReused:  http.StatusUnauthorized,
-	CodeLoginMFARequired:    http.StatusUnauthorized,
-	CodeForbidden:           http.StatusForbidden,
-	CodeNotFound:            http.StatusNotFound,
-	CodeMethodNotAllowed:    http.StatusMethodNotAllowed,
-	CodeConflict:            http.StatusConflict,
-	CodeTooLarge:            http.StatusRequestEntityTooLarge,
-	CodeTooManyRequests:     http.StatusTooManyRequests,
-	CodeUnavailable:         http.StatusServiceUnavailable,
-	CodeInternal:            http.StatusInternalServerError,
+	CodeUnauthorized:          http.StatusUnauthorized,
+	CodeRefreshTokenInvalid:   http.StatusUnauthorized,
+	CodeRefreshTokenReused:    http.StatusUnauthorized,
+	CodeLoginMFARequired:      http.StatusUnauthorized,
+	CodeLoginMFASetupRequired: http.StatusUnauthorized,
+	CodeForbidden:             http.StatusForbidden,
+	CodeNotFound:              http.StatusNotFound,
+	CodeMethodNotAllowed:      http.StatusMethodNotAllowed,
+	CodeConflict:              http.StatusConflict,
+	CodeTooLarge:              http.StatusRequestEntityTooLarge,
+	CodeTooManyRequests:       http.StatusTooManyRequests,
+	CodeUnavailable:           http.StatusServiceUnavailable,
+	CodeInternal:              http.StatusInternalServerError,
 }
 
 // Status returns the HTTP status that answers an error with this code.

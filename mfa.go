@@ -98,9 +98,10 @@ type MFAChallenge struct {
 	Hash    string // hex SHA-256 of the mfa_token
 	UserID  ID
 	Backend string // the backend whose login began it
-	// WebAuthn is the session data of a passkey assertion begun for this
-	// challenge, serialized by the caller; empty when none was.
-	WebAuthn  []byte
+	// State is what the caller keeps of the second step as it goes (the
+	// session data of a passkey assertion begun for it, a factor enrolled
+	// during it), serialized by the caller; empty at first.
+	State     []byte
 	CreatedAt time.Time
 	ExpiresAt time.Time
 }
@@ -114,12 +115,48 @@ type MFAChallengeStore interface {
 	// FindMFAChallenge returns the challenge with this hash if it has not
 	// expired at now.
 	FindMFAChallenge(ctx context.Context, hash string, now time.Time) (*MFAChallenge, error)
-	// SetMFAChallengeWebAuthn stores the session data of a passkey
-	// assertion begun for a live challenge.
-	SetMFAChallengeWebAuthn(ctx context.Context, hash string, data []byte, now time.Time) error
+	// SetMFAChallengeState replaces the State of a live challenge.
+	SetMFAChallengeState(ctx context.Context, hash string, data []byte, now time.Time) error
 	// TakeMFAChallenge deletes the challenge with this hash and returns
 	// it, if it has not expired at now, in one atomic step: of two
 	// concurrent takes one gets CodeNotFound, so a challenge completes one
 	// login only.
 	TakeMFAChallenge(ctx context.Context, hash string, now time.Time) (*MFAChallenge, error)
+}
+
+// Who must have a second factor to log in: the values of the setting
+// SettingMFARequired. A user who must and has none is asked to add one at
+// the next login, before it completes.
+const (
+	MFARequiredNobody     = "nobody"
+	MFARequiredSuperusers = "superusers"
+	MFARequiredEveryone   = "everyone"
+)
+
+// SettingMFARequired is the SettingStore key of who must have a second
+// factor; unset means MFARequiredNobody.
+const SettingMFARequired = "mfa.required"
+
+// SettingStore keeps the settings that superusers change at run time,
+// shared by every instance that shares the store.
+//
+// Errors carry codes: CodeNotFound, CodeUnavailable.
+type SettingStore interface {
+	// Setting returns the value of key; CodeNotFound when it was never set.
+	Setting(ctx context.Context, key string) (string, error)
+	// SetSetting makes value the value of key.
+	SetSetting(ctx context.Context, key, value string) error
+}
+
+// NonceStore makes state that a client carries (sealed, so it cannot be
+// read or changed) single use: the state holds a random nonce, and the
+// step that ends it uses the nonce up.
+//
+// Errors carry codes: CodeConflict, CodeUnavailable.
+type NonceStore interface {
+	// UseNonce records nonce as used until until, in one atomic step: of
+	// two calls with one nonce, the second (however concurrent) gets
+	// CodeConflict. After until the record may be forgotten, so state
+	// must expire by then.
+	UseNonce(ctx context.Context, nonce string, until time.Time) error
 }

@@ -47,7 +47,7 @@ type MFAStores struct {
 //     UsePasskey stores the credential and the time of use; DeletePasskey
 //     of another user's passkey is CodeNotFound and leaves it;
 //   - MFA challenges are found until now reaches ExpiresAt (at ExpiresAt
-//     they are CodeNotFound, as tokens are), carry the WebAuthn data set
+//     they are CodeNotFound, as tokens are), carry the State set
 //     on them, and are taken once: a second take, or one of 8 concurrent
 //     takes but one, or a take of an expired challenge is CodeNotFound;
 //   - a user that does not exist is CodeNotFound on every create, and
@@ -79,7 +79,7 @@ func TestMFAStore(t *testing.T, open func(t *testing.T, now func() time.Time) (M
 		{"PasskeyDelete", testPasskeyDelete},
 		{"ChallengeCreateFind", testChallengeCreateFind},
 		{"ChallengeExpiry", testChallengeExpiry},
-		{"ChallengeWebAuthn", testChallengeWebAuthn},
+		{"ChallengeState", testChallengeState},
 		{"ChallengeTake", testChallengeTake},
 		{"ChallengeConcurrentTake", testChallengeConcurrentTake},
 		{"ChallengeDuplicate", testChallengeDuplicate},
@@ -742,7 +742,7 @@ func diffChallenge(got, want gatehouse.MFAChallenge) string {
 	if got.Backend != want.Backend {
 		d = append(d, fmt.Sprintf("Backend = %q, want %q", got.Backend, want.Backend))
 	}
-	diffBytes(&d, "WebAuthn", got.WebAuthn, want.WebAuthn)
+	diffBytes(&d, "State", got.State, want.State)
 	diffTime(&d, "CreatedAt", got.CreatedAt, want.CreatedAt)
 	diffTime(&d, "ExpiresAt", got.ExpiresAt, want.ExpiresAt)
 	return strings.Join(d, "; ")
@@ -775,13 +775,13 @@ func testChallengeCreateFind(t *testing.T, s MFAStores, users gatehouse.UserStor
 	wantNoChallenge(t, s.Challenges, "of the hash in upper case", strings.ToUpper(c.Hash), now)
 	wantNoChallenge(t, s.Challenges, "of an empty hash", "", now)
 
-	// Created with WebAuthn data, which the store copies.
+	// Created with State, which the store copies.
 	d := newChallenge(alice, "two", now)
-	d.WebAuthn = []byte(`{"challenge":"abc"}`)
-	given := d.WebAuthn
-	d.WebAuthn = bytes.Clone(given)
+	d.State = []byte(`{"challenge":"abc"}`)
+	given := d.State
+	d.State = bytes.Clone(given)
 	createChallenge(t, s.Challenges, gatehouse.MFAChallenge{Hash: d.Hash, UserID: d.UserID, Backend: d.Backend,
-		WebAuthn: given, CreatedAt: d.CreatedAt, ExpiresAt: d.ExpiresAt})
+		State: given, CreatedAt: d.CreatedAt, ExpiresAt: d.ExpiresAt})
 	scribble(given)
 	wantChallenge(t, s.Challenges, d, now)
 
@@ -801,16 +801,16 @@ func testChallengeExpiry(t *testing.T, s MFAStores, users gatehouse.UserStore, c
 	createChallenge(t, s.Challenges, c)
 	last := stored(c.ExpiresAt).Add(-time.Microsecond)
 	wantChallenge(t, s.Challenges, c, last)
-	if err := s.Challenges.SetMFAChallengeWebAuthn(t.Context(), c.Hash, []byte("w"), last); err != nil {
-		t.Errorf("SetMFAChallengeWebAuthn just before ExpiresAt: %v", err)
+	if err := s.Challenges.SetMFAChallengeState(t.Context(), c.Hash, []byte("w"), last); err != nil {
+		t.Errorf("SetMFAChallengeState just before ExpiresAt: %v", err)
 	}
-	c.WebAuthn = []byte("w")
+	c.State = []byte("w")
 	// ExpiresAt as stored, to the microsecond: not found from then on.
 	at := stored(c.ExpiresAt)
 	wantNoChallenge(t, s.Challenges, "at ExpiresAt", c.Hash, at)
 	wantNoChallenge(t, s.Challenges, "after ExpiresAt", c.Hash, now.Add(time.Hour))
-	wantCode(t, "SetMFAChallengeWebAuthn at ExpiresAt",
-		s.Challenges.SetMFAChallengeWebAuthn(t.Context(), c.Hash, []byte("late"), at), gatehouse.CodeNotFound)
+	wantCode(t, "SetMFAChallengeState at ExpiresAt",
+		s.Challenges.SetMFAChallengeState(t.Context(), c.Hash, []byte("late"), at), gatehouse.CodeNotFound)
 	got, err := s.Challenges.TakeMFAChallenge(t.Context(), c.Hash, at)
 	if code(err) != gatehouse.CodeNotFound {
 		t.Errorf("TakeMFAChallenge at ExpiresAt = %+v, %v; want a %q error", got, err, gatehouse.CodeNotFound)
@@ -823,7 +823,7 @@ func testChallengeExpiry(t *testing.T, s MFAStores, users gatehouse.UserStore, c
 	wantNoChallenge(t, s.Challenges, "of a challenge created expired", old.Hash, now)
 }
 
-func testChallengeWebAuthn(t *testing.T, s MFAStores, users gatehouse.UserStore, clk *clock) {
+func testChallengeState(t *testing.T, s MFAStores, users gatehouse.UserStore, clk *clock) {
 	alice := mfaUser(t, users, "alice@example.com")
 	now := clk.Now()
 	c, other := newChallenge(alice, "one", now), newChallenge(alice, "other", now)
@@ -832,26 +832,26 @@ func testChallengeWebAuthn(t *testing.T, s MFAStores, users gatehouse.UserStore,
 
 	set := func(data []byte) {
 		t.Helper()
-		if err := s.Challenges.SetMFAChallengeWebAuthn(t.Context(), c.Hash, data, now); err != nil {
-			t.Fatalf("SetMFAChallengeWebAuthn(%q): %v", data, err)
+		if err := s.Challenges.SetMFAChallengeState(t.Context(), c.Hash, data, now); err != nil {
+			t.Fatalf("SetMFAChallengeState(%q): %v", data, err)
 		}
 	}
 	data := []byte(`{"challenge":"first","allowed":["\u0000"]}`)
-	c.WebAuthn = bytes.Clone(data)
+	c.State = bytes.Clone(data)
 	set(data)
 	scribble(data)
 	wantChallenge(t, s.Challenges, c, now)
-	scribble(findChallenge(t, s.Challenges, c.Hash, now).WebAuthn)
+	scribble(findChallenge(t, s.Challenges, c.Hash, now).State)
 	wantChallenge(t, s.Challenges, c, now)
 
 	// A second assertion begun replaces the first.
-	c.WebAuthn = []byte(`{"challenge":"second"}`)
-	set(c.WebAuthn)
+	c.State = []byte(`{"challenge":"second"}`)
+	set(c.State)
 	wantChallenge(t, s.Challenges, c, now)
 	wantChallenge(t, s.Challenges, other, now)
 
-	wantCode(t, "SetMFAChallengeWebAuthn of an unknown challenge",
-		s.Challenges.SetMFAChallengeWebAuthn(t.Context(), tokenHash("nope"), []byte("x"), now), gatehouse.CodeNotFound)
+	wantCode(t, "SetMFAChallengeState of an unknown challenge",
+		s.Challenges.SetMFAChallengeState(t.Context(), tokenHash("nope"), []byte("x"), now), gatehouse.CodeNotFound)
 }
 
 func testChallengeTake(t *testing.T, s MFAStores, users gatehouse.UserStore, clk *clock) {
@@ -860,8 +860,8 @@ func testChallengeTake(t *testing.T, s MFAStores, users gatehouse.UserStore, clk
 	c, other := newChallenge(alice, "one", now), newChallenge(alice, "other", now)
 	createChallenge(t, s.Challenges, c)
 	createChallenge(t, s.Challenges, other)
-	c.WebAuthn = []byte(`{"challenge":"abc"}`)
-	if err := s.Challenges.SetMFAChallengeWebAuthn(t.Context(), c.Hash, c.WebAuthn, now); err != nil {
+	c.State = []byte(`{"challenge":"abc"}`)
+	if err := s.Challenges.SetMFAChallengeState(t.Context(), c.Hash, c.State, now); err != nil {
 		t.Fatal(err)
 	}
 
@@ -873,8 +873,8 @@ func testChallengeTake(t *testing.T, s MFAStores, users gatehouse.UserStore, clk
 		t.Errorf("TakeMFAChallenge again = %+v, %v; want a %q error", got, err, gatehouse.CodeNotFound)
 	}
 	wantNoChallenge(t, s.Challenges, "after TakeMFAChallenge", c.Hash, now)
-	wantCode(t, "SetMFAChallengeWebAuthn after TakeMFAChallenge",
-		s.Challenges.SetMFAChallengeWebAuthn(t.Context(), c.Hash, []byte("x"), now), gatehouse.CodeNotFound)
+	wantCode(t, "SetMFAChallengeState after TakeMFAChallenge",
+		s.Challenges.SetMFAChallengeState(t.Context(), c.Hash, []byte("x"), now), gatehouse.CodeNotFound)
 	got, err = s.Challenges.TakeMFAChallenge(t.Context(), tokenHash("nope"), now)
 	if code(err) != gatehouse.CodeNotFound {
 		t.Errorf("TakeMFAChallenge of an unknown challenge = %+v, %v; want a %q error", got, err, gatehouse.CodeNotFound)

@@ -58,19 +58,16 @@ func (a *api) login(name string) http.HandlerFunc {
 			a.writeError(w, r, err)
 			return
 		}
-		if a.MFA != nil {
-			on, err := a.MFA.Enabled(ctx, u.ID)
-			if err != nil {
-				a.writeError(w, r, err)
-				return
-			}
-			if on {
-				// The password was right: the client is trusted for the
-				// password step; the codes are counted on their own.
-				a.succeeded(r, username)
-				a.mfaRequired(w, r, u, name)
-				return
-			}
+		switch due, setup, err := a.secondStep(r, u); {
+		case err != nil:
+			a.writeError(w, r, err)
+			return
+		case due:
+			// The password was right: the client is trusted for the
+			// password step; the codes are counted on their own.
+			a.succeeded(r, username)
+			a.mfaRequired(w, r, u, name, setup)
+			return
 		}
 		tok, err := a.issue(gatehouse.WithClient(ctx, a.client(r)), b, u)
 		if err != nil {

@@ -141,6 +141,24 @@ func (d *decoder) str(key string, required bool) (string, bool) {
 	return s, true
 }
 
+// rawObject returns a JSON object field as sent, for a caller that
+// parses it itself (a WebAuthn answer); ok is false when absent, null or
+// not an object.
+func (d *decoder) rawObject(key string, required bool) (json.RawMessage, bool) {
+	if !d.present(key) {
+		if required {
+			d.errs = append(d.errs, missing("body", key)...)
+		}
+		return nil, false
+	}
+	raw := bytes.TrimSpace(d.obj[key])
+	if len(raw) == 0 || raw[0] != '{' {
+		d.fail("dict_type", "Input should be a valid dictionary", rawInput(d.obj[key]), key)
+		return nil, false
+	}
+	return raw, true
+}
+
 // email decodes and normalizes an e-mail field.
 func (d *decoder) email(key string, required bool) (string, bool) {
 	s, ok := d.str(key, required)

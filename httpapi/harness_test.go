@@ -69,6 +69,8 @@ type stack struct {
 	audit    gatehouse.AuditStore
 	clock    *clock
 	mfa      mfaStores
+	settings gatehouse.SettingStore
+	nonces   gatehouse.NonceStore
 }
 
 // mfaStores are the second-factor stores, one type in each engine.
@@ -76,6 +78,7 @@ type mfaStores interface {
 	gatehouse.TOTPStore
 	gatehouse.RecoveryCodeStore
 	gatehouse.MFAChallengeStore
+	gatehouse.PasskeyStore
 }
 
 // engine opens a fresh, migrated database of one kind.
@@ -89,13 +92,15 @@ var engines = []engine{
 		db := sqlitetest.New(t)
 		db.Now = clk.Now
 		return &stack{sqlite.NewUserStore(db), sqlite.NewRevocations(db), sqlite.NewTokenStore(db), nil, sqlite.NewSessionStore(db),
-			sqlite.NewRoleStore(db), sqlite.NewAPIKeyStore(db), sqlite.NewOAuthAccountStore(db), sqlite.NewAuditStore(db), clk, sqlite.NewMFAStore(db)}
+			sqlite.NewRoleStore(db), sqlite.NewAPIKeyStore(db), sqlite.NewOAuthAccountStore(db), sqlite.NewAuditStore(db), clk, sqlite.NewMFAStore(db),
+			sqlite.NewSettingStore(db), sqlite.NewNonceStore(db)}
 	}},
 	{"postgres", func(t testing.TB, clk *clock) *stack {
 		db := postgrestest.New(t)
 		db.Now = clk.Now
 		return &stack{postgres.NewUserStore(db), postgres.NewRevocations(db), postgres.NewTokenStore(db), nil, postgres.NewSessionStore(db),
-			postgres.NewRoleStore(db), postgres.NewAPIKeyStore(db), postgres.NewOAuthAccountStore(db), postgres.NewAuditStore(db), clk, postgres.NewMFAStore(db)}
+			postgres.NewRoleStore(db), postgres.NewAPIKeyStore(db), postgres.NewOAuthAccountStore(db), postgres.NewAuditStore(db), clk, postgres.NewMFAStore(db),
+			postgres.NewSettingStore(db), postgres.NewNonceStore(db)}
 	}},
 }
 
@@ -247,6 +252,8 @@ func start(t testing.TB, st *stack, opt options) *server {
 		second, err = mfa.New(mfa.Config{
 			TOTP: st.mfa, RecoveryCodes: st.mfa, Challenges: st.mfa,
 			Seal: testSeal, Open: testOpen, Now: st.clock.Now,
+			Passkeys: st.mfa, Nonces: st.nonces, RPID: passkeyRPID, RPOrigins: []string{passkeyOrigin},
+			Settings: st.settings,
 		})
 		if err != nil {
 			t.Fatal(err)

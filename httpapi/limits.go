@@ -46,8 +46,11 @@ type Limits struct {
 	// own, per client: token guessing, and password hashing on demand.
 	// Default: 10 at once, then 5 a minute.
 	FlowToken ratelimit.Rules
-	// Refresh limits POST /auth/{backend}/refresh per client. Default:
-	// 120 at once, then 60 a minute.
+	// Refresh limits POST /auth/{backend}/refresh per client, and, on
+	// keys of their own, the logins with a passkey alone (POST
+	// /auth/{backend}/passkey/begin and /passkey): a passkey's signature
+	// cannot be guessed, so only the cost is bounded. Default: 120 at
+	// once, then 60 a minute.
 	Refresh ratelimit.Rules
 	// MFA limits the one-time and recovery codes tried for one account
 	// (the second step of a login, turning a TOTP on or off, new recovery
@@ -147,6 +150,7 @@ const (
 	resetPolicy
 	refreshPolicy
 	mfaPolicy
+	passkeyPolicy
 	numPolicies
 )
 
@@ -172,6 +176,7 @@ func newPolicies(l gatehouse.Limiter, lim Limits) *policies {
 		resetPolicy:         {"reset", lim.FlowToken},
 		refreshPolicy:       {"refresh", lim.Refresh},
 		mfaPolicy:           {"mfa", lim.MFA},
+		passkeyPolicy:       {"passkey", lim.Refresh},
 	} {
 		p.byKind[kind] = ratelimit.NewPolicy(l, def.name, def.rules)
 	}

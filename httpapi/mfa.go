@@ -10,26 +10,45 @@ import (
 // mfaRequired answers a right password of a user with a second factor: 401
 // LOGIN_MFA_REQUIRED with the mfa_token of the second step, which the
 // client sends to POST /auth/NAME/mfa with a code.
-func (a *api) mfaRequired(w http.ResponseWriter, r *http.Request, u *gatehouse.User, backend string) {
+func (a *api) mfaRequired(w http.ResponseWriter, r *http.Request, u *gatehouse.User, backend string, setup bool) {
 	token, err := a.MFA.Challenge(r.Context(), u.ID, backend)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
+	detail := gatehouse.CodeLoginMFARequired
+	if setup {
+		detail = gatehouse.CodeLoginMFASetupRequired
+	}
 	w.Header().Set("WWW-Authenticate", "Bearer")
 	writeJSON(w, http.StatusUnauthorized, map[string]string{
-		"detail":    string(gatehouse.CodeLoginMFARequired),
+		"detail":    string(detail),
 		"mfa_token": token,
 	})
+}
+
+// secondStep reports whether the login of u, whose first step passed,
+// needs a second: a second factor of u's (setup false), or adding one,
+// for a user who must have one and has none (setup true).
+func (a *api) secondStep(r *http.Request, u *gatehouse.User) (due, setup bool, err error) {
+	if a.MFA == nil {
+		return false, false, nil
+	}
+	ctx := r.Context()
+	if on, err := a.MFA.Enabled(ctx, u.ID); err != nil || on {
+		return on, false, err
+	}
+	setup, err = a.MFA.Required(ctx, u)
+	return setup, setup, err
 }
 
 // oauthMFA continues a provider login of a user with a second factor like
 // a password login: an API client gets 401 LOGIN_MFA_REQUIRED and the
 // mfa_token; a browser flow (returnTo set) is sent to Config.MFALoginURL
 // with the token, or, without one, gets the same 401 as an API client.
-func (a *api) oauthMFA(w http.ResponseWriter, r *http.Request, u *gatehouse.User, backend, returnTo string) {
+func (a *api) oauthMFA(w http.ResponseWriter, r *http.Request, u *gatehouse.User, backend, returnTo string, setup bool) {
 	if returnTo == "" || a.MFALoginURL == "" {
-		a.mfaRequired(w, r, u, backend)
+		a.mfaRequired(w, r, u, backend, setup)
 		return
 	}
 	token, err := a.MFA.Challenge(r.Context(), u.ID, backend)
@@ -40,11 +59,18 @@ func (a *api) oauthMFA(w http.ResponseWriter, r *http.Request, u *gatehouse.User
 	// The token rides in the URL to the code form: it is single use, lives
 	// five minutes, is useless without a code, and the pages send no
 	// Referer.
-	http.Redirect(w, r, a.MFALoginURL+"?"+url.Values{"mfa_token": {token}}.Encode(), http.StatusFound)
+	q := url.Values{"mfa_token": {token}}
+	if setup {
+		q.Set("setup", "1")
+	}
+	http.Redirect(w, r, a.MFALoginURL+"?"+q.Encode(), http.StatusFound)
 }
 
-// mfaLogin answers POST /auth/NAME/mfa {"mfa_token","code"}: the second
-// step of a login, ending with the backend's login answer.
+// mfaLogin answers POST /auth/NAME/mfa {"mfa_token","code"} or
+// {"mfa_token","credential"} (a passkey's answer to POST
+// /auth/NAME/mfa/passkey's options): the second step of a login, ending
+// with the backend's login answer. After a first factor was added during
+// the login (LOGIN_MFA_SETUP_REQUIRED), the mfa_token alone completes it.
 func (a *api) mfaLogin(name string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		b, _ := a.Authenticator.Backend(name)
@@ -57,7 +83,11 @@ func (a *api) mfaLogin(name string) http.HandlerFunc {
 			return
 		}
 		token, _ := d.str("mfa_token", true)
-		code, _ := d.str("code", true)
+		code, hasCode := d.str("code", false)
+		cred, hasCred := d.rawObject("credential", false)
+		if hasCode && hasCred {
+			d.fail("value_error", "Value error, give either code or credential", nil, "code")
+		}
 		if !a.done(w, r, d) {
 			return
 		}
@@ -72,13 +102,28 @@ func (a *api) mfaLogin(name string) http.HandlerFunc {
 			a.writeError(w, r, err)
 			return
 		}
+		factor := "code"
+		switch {
+		case hasCred:
+			factor = "passkey"
+		case !hasCode && a.MFA.Enrolled(pending):
+			factor = "enrolled"
+		case !hasCode:
+			a.writeError(w, r, missing("body", "code"))
+			return
+		}
 		if err := a.check(r, a.limits.policy(mfaPolicy), pending.UserID.String(), gatehouse.AuditMFAChallengeFailed); err != nil {
 			a.writeError(w, r, err)
 			return
 		}
-		c, err := a.MFA.Complete(ctx, token, code)
+		var c *gatehouse.MFAChallenge
+		if hasCred {
+			c, err = a.MFA.CompletePasskey(ctx, token, cred)
+		} else {
+			c, err = a.MFA.Complete(ctx, token, code)
+		}
 		if err != nil {
-			if gatehouse.ErrorCode(err) == gatehouse.CodeMFABadCode {
+			if code := gatehouse.ErrorCode(err); code == gatehouse.CodeMFABadCode || code == gatehouse.CodeMFABadPasskey {
 				a.record(r, failedEvent(gatehouse.AuditMFAChallengeFailed, pending.UserID, err, "backend", name))
 			}
 			a.writeError(w, r, err)
@@ -93,20 +138,8 @@ func (a *api) mfaLogin(name string) http.HandlerFunc {
 			a.writeError(w, r, err)
 			return
 		}
-		tok, err := a.issue(gatehouse.WithClient(ctx, a.client(r)), b, u)
-		if err != nil {
-			a.writeError(w, r, err)
-			return
-		}
-		a.record(r, succeededEvent(gatehouse.AuditMFAChallengeSucceeded, u.ID, "backend", name))
-		a.record(r, succeededEvent(gatehouse.AuditLoginSucceeded, u.ID, "backend", name, "second_factor", "totp"))
-		if err := b.Transport.WriteLogin(w, r, tok); err != nil {
-			a.Logger.ErrorContext(ctx, "write login response", "backend", name, "error", err)
-			return
-		}
-		if err := a.Manager.LoggedIn(ctx, u); err != nil {
-			a.Logger.ErrorContext(ctx, "after-login hook", "user_id", u.ID.String(), "error", err)
-		}
+		a.record(r, succeededEvent(gatehouse.AuditMFAChallengeSucceeded, u.ID, "backend", name, "second_factor", factor))
+		a.completeLogin(w, r, b, u, "second_factor", factor)
 	}
 }
 
@@ -126,8 +159,12 @@ func (a *api) mfaUser(w http.ResponseWriter, r *http.Request) (*gatehouse.Auth, 
 }
 
 type mfaStatusJSON struct {
-	TOTP          bool `json:"totp"`
-	RecoveryCodes int  `json:"recovery_codes"`
+	TOTP          bool          `json:"totp"`
+	Passkeys      []passkeyJSON `json:"passkeys"`
+	RecoveryCodes int           `json:"recovery_codes"`
+	// Required is whether the user must have a second factor: the last
+	// one cannot be removed.
+	Required bool `json:"required"`
 }
 
 // getMyMFA answers GET /users/me/mfa: which second factors the caller has.
@@ -137,12 +174,25 @@ func (a *api) getMyMFA(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	st, err := a.MFA.Status(r.Context(), auth.User.ID)
+	ctx := r.Context()
+	st, err := a.MFA.Status(ctx, auth.User.ID)
+	var keys []gatehouse.Passkey
+	if err == nil {
+		keys, err = a.MFA.Passkeys(ctx, auth.User.ID)
+	}
+	var required bool
+	if err == nil {
+		required, err = a.MFA.Required(ctx, auth.User)
+	}
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, mfaStatusJSON{TOTP: st.TOTP, RecoveryCodes: st.RecoveryCodes})
+	out := mfaStatusJSON{TOTP: st.TOTP, Passkeys: make([]passkeyJSON, len(keys)), RecoveryCodes: st.RecoveryCodes, Required: required}
+	for i, k := range keys {
+		out.Passkeys[i] = toPasskeyJSON(k)
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 // beginTOTP answers POST /users/me/mfa/totp: a new secret for the
@@ -207,39 +257,16 @@ func (a *api) replaceRecoveryCodes(w http.ResponseWriter, r *http.Request) {
 // the TOTP and the recovery codes go, on proof that the owner asks.
 func (a *api) disableTOTP(w http.ResponseWriter, r *http.Request) {
 	auth, obj, ok := a.mfaUser(w, r)
-	if !ok {
-		return
-	}
-	if obj.shapeErr != nil {
-		a.writeError(w, r, obj.shapeErr)
-		return
-	}
-	d := &decoder{obj: obj.fields}
-	code, hasCode := d.str("code", false)
-	password, hasPassword := d.str("password", false)
-	if hasCode == hasPassword {
-		d.fail("value_error", "Value error, give either code or password", nil, "code")
-	}
-	if !a.done(w, r, d) {
+	if !ok || !a.ownerProof(w, r, auth.User, obj, "totp") {
 		return
 	}
 	ctx := r.Context()
 	u := auth.User
-	if err := a.check(r, a.limits.policy(mfaPolicy), u.ID.String(), gatehouse.AuditMFADisabled); err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	var err error
-	if hasCode {
-		err = a.MFA.CheckCode(ctx, u.ID, code)
-	} else {
-		_, err = a.Manager.Authenticate(ctx, u.Email, password)
-	}
+	err := a.MFA.MayRemove(ctx, u, true)
 	if err == nil {
 		err = a.MFA.Disable(ctx, u.ID)
 	}
 	if err != nil {
-		a.record(r, failedEvent(gatehouse.AuditMFADisabled, u.ID, err, "factor", "totp"))
 		a.writeError(w, r, err)
 		return
 	}

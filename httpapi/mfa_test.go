@@ -94,7 +94,7 @@ func TestMFA(t *testing.T) {
 		id, token := s.user("mia@example.com", false, true, true)
 
 		res := s.json(http.MethodGet, "/users/me/mfa", "", token)
-		if res.status != http.StatusOK || res.body != `{"totp":false,"recovery_codes":0}` {
+		if res.status != http.StatusOK || res.body != `{"totp":false,"passkeys":[],"recovery_codes":0,"required":false}` {
 			t.Fatalf("GET /users/me/mfa before: %d %s", res.status, res.body)
 		}
 		// Not on until confirmed: a wrong first code changes nothing.
@@ -110,7 +110,7 @@ func TestMFA(t *testing.T) {
 			t.Fatalf("%d recovery codes, want 10", len(recovery))
 		}
 		res = s.json(http.MethodGet, "/users/me/mfa", "", token)
-		if res.body != `{"totp":true,"recovery_codes":10}` {
+		if res.body != `{"totp":true,"passkeys":[],"recovery_codes":10,"required":false}` {
 			t.Errorf("GET /users/me/mfa after: %s", res.body)
 		}
 		wantDetail(t, "begin again", s.json(http.MethodPost, "/users/me/mfa/totp", "", token), 400, "MFA_TOTP_ALREADY_ENABLED")
@@ -173,7 +173,7 @@ func TestMFA(t *testing.T) {
 			t.Fatalf("remove: %d %s", res.status, res.body)
 		}
 		s.login("mia@example.com", "password123")
-		if res := s.json(http.MethodGet, "/users/me/mfa", "", token); res.body != `{"totp":false,"recovery_codes":0}` {
+		if res := s.json(http.MethodGet, "/users/me/mfa", "", token); res.body != `{"totp":false,"passkeys":[],"recovery_codes":0,"required":false}` {
 			t.Errorf("GET /users/me/mfa after removal: %s", res.body)
 		}
 

@@ -145,16 +145,13 @@ func (a *api) oauthCallback(name string, associate bool) http.HandlerFunc {
 			return
 		}
 		// A provider's word replaces the password, not the second factor.
-		if a.MFA != nil {
-			on, err := a.MFA.Enabled(ctx, u.ID)
-			if err != nil {
-				a.writeError(w, r, err)
-				return
-			}
-			if on {
-				a.oauthMFA(w, r, u, b.Name, returnTo)
-				return
-			}
+		switch due, setup, err := a.secondStep(r, u); {
+		case err != nil:
+			a.writeError(w, r, err)
+			return
+		case due:
+			a.oauthMFA(w, r, u, b.Name, returnTo, setup)
+			return
 		}
 		tok, err := a.issue(gatehouse.WithClient(ctx, a.client(r)), b, u)
 		if err != nil {

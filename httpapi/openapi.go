@@ -361,7 +361,7 @@ func errorSchema(codes []gatehouse.Code, free bool) schema {
 	}
 	props := schema{"detail": detail}
 	if slices.Contains(codes, gatehouse.CodeLoginMFARequired) {
-		props["mfa_token"] = schema{"type": "string", "description": "With LOGIN_MFA_REQUIRED: the token of the login's second step"}
+		props["mfa_token"] = schema{"type": "string", "description": "With LOGIN_MFA_REQUIRED and LOGIN_MFA_SETUP_REQUIRED: the token of the login's second step"}
 	}
 	return closed(objectSchema([]string{"detail"}, props))
 }
@@ -520,12 +520,29 @@ func (a *api) schemas() map[string]any {
 		"AuthorizeRequest":  objectSchema([]string{"action"}, schema{"action": str, "resource": schema{"type": "object"}}),
 		"AuthorizeResponse": closed(objectSchema([]string{"allow", "reason"}, schema{"allow": boolean, "reason": str})),
 		"Health":            closed(objectSchema([]string{"status"}, schema{"status": schema{"type": "string", "const": "ok"}})),
-		"MFALogin":          objectSchema([]string{"mfa_token", "code"}, schema{"mfa_token": str, "code": str}),
-		"MFACode":           objectSchema([]string{"code"}, schema{"code": schema{"type": "string", "description": "Six digits of the app, or a recovery code"}}),
-		"MFADisable":        objectSchema(nil, schema{"code": str, "password": str}),
-		"MFAStatus":         closed(objectSchema([]string{"totp", "recovery_codes"}, schema{"totp": boolean, "recovery_codes": integer})),
-		"TOTPEnrolment":     closed(objectSchema([]string{"secret", "otpauth_uri"}, schema{"secret": str, "otpauth_uri": str})),
-		"RecoveryCodes":     closed(objectSchema([]string{"recovery_codes"}, schema{"recovery_codes": strList})),
+		"MFALogin": objectSchema([]string{"mfa_token"}, schema{"mfa_token": str, "code": str,
+			"credential": schema{"type": "object", "description": "A passkey's answer: the PublicKeyCredential of navigator.credentials.get, as JSON"}}),
+		"MFAToken":     objectSchema([]string{"mfa_token"}, schema{"mfa_token": str}),
+		"MFALoginCode": objectSchema([]string{"mfa_token", "code"}, schema{"mfa_token": str, "code": str}),
+		"MFAPolicy": objectSchema([]string{"required"}, schema{"required": schema{"type": "string", "enum": []string{
+			gatehouse.MFARequiredNobody, gatehouse.MFARequiredSuperusers, gatehouse.MFARequiredEveryone}}}),
+		"PasskeyCeremony": closed(objectSchema([]string{"options"}, schema{
+			"options": schema{"type": "object", "description": "The argument of navigator.credentials.create or .get, with binary members in base64url"},
+			"state":   schema{"type": "string", "description": "Sealed; send it back with the browser's answer"},
+		})),
+		"PasskeyCreate": objectSchema([]string{"state", "credential"}, schema{"state": str, "name": str,
+			"credential": schema{"type": "object", "description": "The PublicKeyCredential of navigator.credentials.create, as JSON"}}),
+		"PasskeyLogin": objectSchema([]string{"state", "credential"}, schema{"state": str,
+			"credential": schema{"type": "object", "description": "The PublicKeyCredential of navigator.credentials.get, as JSON"}}),
+		"Passkey":        passkeySchema(false),
+		"PasskeyCreated": passkeySchema(true),
+		"MFACode":        objectSchema([]string{"code"}, schema{"code": schema{"type": "string", "description": "Six digits of the app, or a recovery code"}}),
+		"MFADisable":     objectSchema(nil, schema{"code": str, "password": str}),
+		"MFAStatus": closed(objectSchema([]string{"totp", "passkeys", "recovery_codes", "required"}, schema{
+			"totp": boolean, "passkeys": arrayOf(ref("Passkey")), "recovery_codes": integer,
+			"required": schema{"type": "boolean", "description": "Whether the user must have a second factor"}})),
+		"TOTPEnrolment": closed(objectSchema([]string{"secret", "otpauth_uri"}, schema{"secret": str, "otpauth_uri": str})),
+		"RecoveryCodes": closed(objectSchema([]string{"recovery_codes"}, schema{"recovery_codes": strList})),
 		"Readiness": closed(objectSchema([]string{"status", "checks"}, schema{
 			"status": schema{"type": "string", "enum": []string{"ok", "unavailable"}},
 			"checks": schema{"type": "object", "additionalProperties": schema{"type": "string", "enum": []string{"ok", "unavailable"}}},
@@ -545,4 +562,17 @@ func (a *api) schemas() map[string]any {
 		"AuditPage": closed(objectSchema([]string{"items", "total"}, schema{"items": arrayOf(ref("AuditEvent")), "total": integer})),
 		"JWKS":      objectSchema([]string{"keys"}, schema{"keys": arrayOf(objectSchema([]string{"kty"}, schema{"kty": str, "kid": str}))}),
 	}
+}
+
+// passkeySchema is a passkey as listed, or as just added (with the
+// recovery codes of a first second factor).
+func passkeySchema(created bool) schema {
+	props := schema{
+		"id": schema{"type": "string", "format": "uuid"}, "name": str, "created_at": dateTime,
+		"last_used_at": schema{"type": []string{"string", "null"}, "format": "date-time"},
+	}
+	if created {
+		props["recovery_codes"] = strList
+	}
+	return closed(objectSchema([]string{"id", "name", "created_at", "last_used_at"}, props))
 }

@@ -58,8 +58,9 @@ func (a *api) routes() []route {
 		loginErrs := []gatehouse.Code{gatehouse.CodeLoginBadCredentials, gatehouse.CodeLoginUserNotVerified, gatehouse.CodeForbidden}
 		loginDesc := "The username is the e-mail address. Cookie backends refuse cross-origin requests (403)."
 		if a.MFA != nil {
-			loginErrs = append(loginErrs, gatehouse.CodeLoginMFARequired)
-			loginDesc += " A user with a second factor gets 401 LOGIN_MFA_REQUIRED and an mfa_token for POST " + prefix + "/mfa."
+			loginErrs = append(loginErrs, gatehouse.CodeLoginMFARequired, gatehouse.CodeLoginMFASetupRequired)
+			loginDesc += " A user with a second factor gets 401 LOGIN_MFA_REQUIRED and an mfa_token for POST " + prefix + "/mfa;" +
+				" a user who must have one and has none gets 401 LOGIN_MFA_SETUP_REQUIRED and an mfa_token for POST " + prefix + "/mfa/totp."
 		}
 		add(http.MethodPost, prefix+"/login", a.login(b.Name), &operation{
 			id: "auth_" + b.Name + "_login", summary: "Log in with " + b.Name, tag: tagAuth,
@@ -69,10 +70,52 @@ func (a *api) routes() []route {
 			add(http.MethodPost, prefix+"/mfa", a.mfaLogin(b.Name), &operation{
 				id: "auth_" + b.Name + "_mfa", summary: "Log in with " + b.Name + ": the second factor", tag: tagAuth,
 				description: "The second step of a login answered 401 LOGIN_MFA_REQUIRED: its mfa_token, and a code " +
-					"of the authenticator app or a recovery code.",
+					"of the authenticator app or a recovery code, or a passkey's answer (credential) to the options of POST " + prefix + "/mfa/passkey. " +
+					"After LOGIN_MFA_SETUP_REQUIRED and POST " + prefix + "/mfa/totp/confirm, the mfa_token alone.",
 				body: jsonBody("MFALogin"), replies: loginReplies(&b), throttled: true,
-				errs: []gatehouse.Code{gatehouse.CodeMFABadToken, gatehouse.CodeMFABadCode, gatehouse.CodeMFATOTPNotEnabled, gatehouse.CodeForbidden},
+				errs: []gatehouse.Code{gatehouse.CodeMFABadToken, gatehouse.CodeMFABadCode, gatehouse.CodeMFATOTPNotEnabled,
+					gatehouse.CodeMFABadPasskey, gatehouse.CodeForbidden},
 			})
+			add(http.MethodPost, prefix+"/mfa/totp", a.beginSetupTOTP(b.Name), &operation{
+				id: "auth_" + b.Name + "_mfa_totp", summary: "Log in with " + b.Name + ": add an authenticator app", tag: tagAuth,
+				description: "During a login answered 401 LOGIN_MFA_SETUP_REQUIRED: a secret for the user's first second factor.",
+				body:        jsonBody("MFAToken"),
+				replies:     []reply{{status: http.StatusOK, description: "The secret and its otpauth:// URI", media: mediaJSON, schema: ref("TOTPEnrolment")}},
+				errs:        []gatehouse.Code{gatehouse.CodeMFABadToken, gatehouse.CodeMFATOTPAlreadyEnabled, gatehouse.CodeForbidden},
+			})
+			add(http.MethodPost, prefix+"/mfa/totp/confirm", a.confirmSetupTOTP(b.Name), &operation{
+				id: "auth_" + b.Name + "_mfa_totp_confirm", summary: "Log in with " + b.Name + ": turn the authenticator app on", tag: tagAuth,
+				description: "The app's first code turns it on; the answer holds the recovery codes, and POST " + prefix +
+					"/mfa with the mfa_token alone then completes the login.",
+				body: jsonBody("MFALoginCode"), throttled: true,
+				replies: []reply{{status: http.StatusOK, description: "The recovery codes, shown this once", media: mediaJSON, schema: ref("RecoveryCodes")}},
+				errs: []gatehouse.Code{gatehouse.CodeMFABadToken, gatehouse.CodeMFABadCode, gatehouse.CodeMFATOTPAlreadyEnabled,
+					gatehouse.CodeMFATOTPNotEnabled, gatehouse.CodeForbidden},
+			})
+			if a.MFA.PasskeysEnabled() {
+				add(http.MethodPost, prefix+"/mfa/passkey", a.beginPasskeyStep(b.Name), &operation{
+					id: "auth_" + b.Name + "_mfa_passkey", summary: "Log in with " + b.Name + ": a passkey as second factor", tag: tagAuth,
+					description: "The options for navigator.credentials.get; send its answer as credential to POST " + prefix + "/mfa.",
+					body:        jsonBody("MFAToken"),
+					replies:     []reply{{status: http.StatusOK, description: "The WebAuthn options", media: mediaJSON, schema: ref("PasskeyCeremony")}},
+					errs:        []gatehouse.Code{gatehouse.CodeMFABadToken, gatehouse.CodeMFAPasskeyNotEnabled, gatehouse.CodeForbidden},
+				})
+				add(http.MethodPost, prefix+"/passkey/begin", a.beginPasskeyLogin(b.Name), &operation{
+					id: "auth_" + b.Name + "_passkey_begin", summary: "Log in with " + b.Name + " and a passkey alone", tag: tagAuth,
+					description: "The options for navigator.credentials.get (no user named: the browser offers its passkeys for this site) " +
+						"and the state to send back with its answer to POST " + prefix + "/passkey, within five minutes.",
+					replies:   []reply{{status: http.StatusOK, description: "The WebAuthn options and state", media: mediaJSON, schema: ref("PasskeyCeremony")}},
+					throttled: true, errs: []gatehouse.Code{gatehouse.CodeForbidden},
+				})
+				add(http.MethodPost, prefix+"/passkey", a.passkeyLogin(b.Name), &operation{
+					id: "auth_" + b.Name + "_passkey", summary: "Log in with " + b.Name + " and a passkey alone: its answer", tag: tagAuth,
+					description: "The state of POST " + prefix + "/passkey/begin and the browser's answer. The authenticator must verify its user " +
+						"(PIN or biometric): a passkey is then two factors on its own. A state completes one login.",
+					body: jsonBody("PasskeyLogin"), replies: loginReplies(&b), throttled: true,
+					errs: []gatehouse.Code{gatehouse.CodeMFABadToken, gatehouse.CodeMFABadPasskey, gatehouse.CodeLoginBadCredentials,
+						gatehouse.CodeLoginUserNotVerified, gatehouse.CodeForbidden},
+				})
+			}
 		}
 		add(http.MethodPost, prefix+"/logout", a.logout(b.Name), &operation{
 			id: "auth_" + b.Name + "_logout", summary: "Log out of " + b.Name, tag: tagAuth, access: accessUser,
@@ -197,15 +240,53 @@ func (a *api) routes() []route {
 		})
 		add(http.MethodDelete, "/users/me/mfa/totp", a.disableTOTP, &operation{
 			id: "mfa_totp_disable", summary: "Remove the authenticator app", tag: tagUsers, access: accessUser, body: jsonBody("MFADisable"),
-			description: "With a fresh code (or a recovery code) or the password. The recovery codes go too.",
+			description: "With a fresh code (or a recovery code) or the password. The recovery codes go too, unless a passkey remains.",
 			replies:     []reply{noContent}, throttled: true,
-			errs: append([]gatehouse.Code{gatehouse.CodeLoginBadCredentials}, codeErrs...),
+			errs: append([]gatehouse.Code{gatehouse.CodeLoginBadCredentials, gatehouse.CodeMFARequired}, codeErrs...),
 		})
 		add(http.MethodPost, "/users/me/mfa/recovery-codes", a.replaceRecoveryCodes, &operation{
 			id: "mfa_recovery_codes", summary: "New recovery codes", tag: tagUsers, access: accessUser, body: jsonBody("MFACode"),
 			description: "For a fresh code (or a recovery code); the old recovery codes stop working.",
 			replies:     []reply{recovery}, throttled: true, errs: codeErrs,
 		})
+		add(http.MethodGet, "/mfa/policy", a.getMFAPolicy, &operation{
+			id: "mfa_policy", summary: "Who must have a second factor", tag: tagAdmin, access: accessSuperuser,
+			replies: []reply{{status: http.StatusOK, description: "The policy", media: mediaJSON, schema: ref("MFAPolicy")}},
+		})
+		add(http.MethodPut, "/mfa/policy", a.putMFAPolicy, &operation{
+			id: "mfa_policy_set", summary: "Set who must have a second factor", tag: tagAdmin, access: accessSuperuser, body: jsonBody("MFAPolicy"),
+			description: "nobody, superusers or everyone. It applies at each user's next login: one who must and has none adds one " +
+				"before the login completes (LOGIN_MFA_SETUP_REQUIRED). API keys may not (403).",
+			replies: []reply{{status: http.StatusOK, description: "The policy", media: mediaJSON, schema: ref("MFAPolicy")}},
+		})
+		if a.MFA.PasskeysEnabled() {
+			passkey := reply{status: http.StatusCreated, description: "The passkey; with the recovery codes, shown this once, when it is the first second factor",
+				media: mediaJSON, schema: ref("PasskeyCreated")}
+			add(http.MethodGet, "/users/me/mfa/passkeys", a.listPasskeys, &operation{
+				id: "mfa_passkeys", summary: "My passkeys", tag: tagUsers, access: accessUser,
+				replies: []reply{list("The passkeys, oldest first", "Passkey")},
+			})
+			add(http.MethodPost, "/users/me/mfa/passkeys/begin", a.beginPasskey, &operation{
+				id: "mfa_passkey_begin", summary: "Add a passkey", tag: tagUsers, access: accessUser,
+				description: "The options for navigator.credentials.create and the state to send back with its answer to " +
+					"POST /users/me/mfa/passkeys, within five minutes. API keys may not (403).",
+				replies: []reply{{status: http.StatusOK, description: "The WebAuthn options and state", media: mediaJSON, schema: ref("PasskeyCeremony")}},
+			})
+			add(http.MethodPost, "/users/me/mfa/passkeys", a.addPasskey, &operation{
+				id: "mfa_passkey_add", summary: "Add a passkey: its answer", tag: tagUsers, access: accessUser, body: jsonBody("PasskeyCreate"),
+				replies: []reply{passkey}, errs: []gatehouse.Code{gatehouse.CodeMFABadToken, gatehouse.CodeMFABadPasskey},
+			})
+			add(http.MethodDelete, "/users/me/mfa/passkeys/{id}", a.removePasskey, &operation{
+				id: "mfa_passkey_remove", summary: "Remove a passkey", tag: tagUsers, access: accessUser, body: jsonBody("MFADisable"),
+				description: "With a fresh code (or a recovery code) or the password. The recovery codes go with the last second factor.",
+				replies:     []reply{noContent}, throttled: true,
+				errs: append([]gatehouse.Code{gatehouse.CodeLoginBadCredentials, gatehouse.CodeNotFound, gatehouse.CodeMFARequired}, codeErrs...),
+			})
+			add(http.MethodDelete, "/users/{id}/mfa/passkeys/{passkey_id}", a.removeUserPasskey, &operation{
+				id: "mfa_passkey_remove_user", summary: "Remove a user's passkey", tag: tagAdmin, access: accessSuperuser,
+				replies: []reply{noContent}, errs: []gatehouse.Code{gatehouse.CodeNotFound},
+			})
+		}
 		add(http.MethodDelete, "/users/{id}/mfa/totp", a.disableUserTOTP, &operation{
 			id: "mfa_totp_disable_user", summary: "Remove a user's authenticator app", tag: tagAdmin, access: accessSuperuser,
 			description: "For a user who lost both the app and the recovery codes.",

@@ -1,6 +1,7 @@
 // Package mfa runs second factors, without HTTP: enrolling an
-// authenticator app (TOTP, RFC 6238), the recovery codes that stand in for
-// it, and the second step of a login.
+// authenticator app (TOTP, RFC 6238) or passkeys (WebAuthn), the recovery
+// codes that stand in for them, the second step of a login, logins with a
+// passkey alone, and who must have a second factor.
 //
 // A login of a user with a second factor is two steps. The password step
 // ends with a Challenge: a random mfa_token, of which the store keeps only
@@ -11,7 +12,9 @@
 // login only (the store takes it atomically).
 //
 // TOTP secrets are sealed (Config.Seal) before they are stored: a copy of
-// the database alone does not yield them.
+// the database alone does not yield them. The state of a passkey ceremony
+// that the server does not keep is sealed too, handed to the client, and
+// spent once (Config.Nonces).
 package mfa
 
 import (
@@ -26,6 +29,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/go-webauthn/webauthn/webauthn"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/totp"
@@ -65,11 +70,27 @@ type Config struct {
 	// DefaultRecoveryCodes.
 	RecoveryCodeCount int
 	Now               func() time.Time // default time.Now
+
+	// Passkeys turns passkeys on, with Nonces, RPID and RPOrigins: users
+	// may add passkeys as second factors, and log in with one alone.
+	Passkeys gatehouse.PasskeyStore
+	// Nonces makes the sealed state of a passkey ceremony single use.
+	Nonces gatehouse.NonceStore
+	// RPID is the domain passkeys are bound to ("example.com"); RPOrigins
+	// are the origins whose pages run the ceremonies
+	// ("https://example.com", "https://login.example.com").
+	RPID      string
+	RPOrigins []string
+
+	// Settings keeps who must have a second factor
+	// (gatehouse.SettingMFARequired). Nil: nobody must.
+	Settings gatehouse.SettingStore
 }
 
 // Service enrols second factors and checks them.
 type Service struct {
-	cfg Config
+	cfg      Config
+	webauthn *webauthn.WebAuthn // nil without passkeys
 }
 
 // New checks cfg and returns a Service.
@@ -95,7 +116,18 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Service{cfg: cfg}, nil
+	s := &Service{cfg: cfg}
+	if cfg.Passkeys != nil {
+		if cfg.Nonces == nil || cfg.RPID == "" || len(cfg.RPOrigins) == 0 {
+			return nil, errors.New("mfa: passkeys need Nonces, RPID and RPOrigins")
+		}
+		w, err := webauthn.New(&webauthn.Config{RPID: cfg.RPID, RPDisplayName: cfg.Issuer, RPOrigins: cfg.RPOrigins})
+		if err != nil {
+			return nil, fmt.Errorf("mfa: passkeys: %w", err)
+		}
+		s.webauthn = w
+	}
+	return s, nil
 }
 
 // Enrolment is what a user needs to add the TOTP to an app: the otpauth://
@@ -155,52 +187,82 @@ func (s *Service) ConfirmTOTP(ctx context.Context, userID gatehouse.ID, code str
 	return s.ReplaceRecoveryCodes(ctx, userID)
 }
 
-// Enabled reports whether the user has a second factor: a second step is
-// due at every login.
+// Enabled reports whether the user has a second factor (a confirmed
+// TOTP, a passkey): a second step is due at every login.
 func (s *Service) Enabled(ctx context.Context, userID gatehouse.ID) (bool, error) {
+	st, err := s.factors(ctx, userID)
+	return st.TOTP || st.Passkeys > 0, err
+}
+
+// factors returns the user's second factors, without recovery codes.
+func (s *Service) factors(ctx context.Context, userID gatehouse.ID) (Status, error) {
+	var st Status
 	t, err := s.cfg.TOTP.FindTOTP(ctx, userID)
 	switch gatehouse.ErrorCode(err) {
 	case "":
-		return t.Confirmed(), nil
+		st.TOTP = t.Confirmed()
 	case gatehouse.CodeNotFound:
-		return false, nil
+	default:
+		return Status{}, err
 	}
-	return false, err
+	if s.webauthn != nil {
+		keys, err := s.cfg.Passkeys.ListPasskeys(ctx, userID)
+		if err != nil {
+			return Status{}, err
+		}
+		st.Passkeys = len(keys)
+	}
+	return st, nil
 }
 
 // Status is what a user's account page shows of their second factors.
 type Status struct {
 	TOTP          bool // a confirmed TOTP
+	Passkeys      int  // passkeys
 	RecoveryCodes int  // unused recovery codes left
 }
 
 // Status returns the user's second factors.
 func (s *Service) Status(ctx context.Context, userID gatehouse.ID) (Status, error) {
-	on, err := s.Enabled(ctx, userID)
+	st, err := s.factors(ctx, userID)
 	if err != nil {
 		return Status{}, err
 	}
-	n, err := s.cfg.RecoveryCodes.CountRecoveryCodes(ctx, userID)
-	if err != nil {
+	if st.RecoveryCodes, err = s.cfg.RecoveryCodes.CountRecoveryCodes(ctx, userID); err != nil {
 		return Status{}, err
 	}
-	return Status{TOTP: on, RecoveryCodes: n}, nil
+	return st, nil
 }
 
 // CheckCode accepts, once, a code of the user's confirmed TOTP or one of
 // their recovery codes: the step a one-time code belongs to is recorded so
 // it cannot be replayed, and a recovery code is used up. Anything else is
-// CodeMFABadCode.
+// CodeMFABadCode; a one-time code of a user without a TOTP, or any code of
+// a user without a second factor, is CodeMFATOTPNotEnabled.
 func (s *Service) CheckCode(ctx context.Context, userID gatehouse.ID, code string) error {
 	t, err := s.cfg.TOTP.FindTOTP(ctx, userID)
 	switch {
-	case gatehouse.ErrorCode(err) == gatehouse.CodeNotFound || err == nil && !t.Confirmed():
-		return &gatehouse.Error{Code: gatehouse.CodeMFATOTPNotEnabled}
+	case gatehouse.ErrorCode(err) == gatehouse.CodeNotFound:
+		t = nil
 	case err != nil:
 		return err
+	case !t.Confirmed():
+		t = nil
 	}
 	if isTOTPCode(code) {
+		if t == nil {
+			return &gatehouse.Error{Code: gatehouse.CodeMFATOTPNotEnabled}
+		}
 		return s.acceptTOTP(ctx, t, code)
+	}
+	if t == nil {
+		// Recovery codes stand in for passkeys too.
+		switch on, err := s.Enabled(ctx, userID); {
+		case err != nil:
+			return err
+		case !on:
+			return &gatehouse.Error{Code: gatehouse.CodeMFATOTPNotEnabled}
+		}
 	}
 	normal, ok := totp.NormalizeRecoveryCode(code)
 	if !ok {
@@ -251,7 +313,7 @@ func (s *Service) acceptTOTP(ctx context.Context, t *gatehouse.TOTP, code string
 	return err
 }
 
-// ReplaceRecoveryCodes gives a user with a confirmed TOTP new recovery
+// ReplaceRecoveryCodes gives a user with a second factor new recovery
 // codes, to be shown once; the old ones stop working.
 func (s *Service) ReplaceRecoveryCodes(ctx context.Context, userID gatehouse.ID) ([]string, error) {
 	codes, err := totp.GenerateRecoveryCodes(s.cfg.RecoveryCodeCount)
@@ -272,11 +334,24 @@ func (s *Service) ReplaceRecoveryCodes(ctx context.Context, userID gatehouse.ID)
 	return codes, nil
 }
 
-// Disable removes the user's TOTP and recovery codes. The caller has made
-// sure it is the user asking (a fresh code, or the password).
+// Disable removes the user's TOTP, and the recovery codes when no passkey
+// remains. The caller has made sure it is the user asking (a fresh code,
+// or the password), or a superuser.
 func (s *Service) Disable(ctx context.Context, userID gatehouse.ID) error {
 	if err := s.cfg.TOTP.DeleteTOTP(ctx, userID); err != nil {
 		return err
+	}
+	return s.dropCodesIfNoFactor(ctx, userID)
+}
+
+// dropCodesIfNoFactor removes the recovery codes of a user left without a
+// second factor: they would stand in for nothing.
+func (s *Service) dropCodesIfNoFactor(ctx context.Context, userID gatehouse.ID) error {
+	switch on, err := s.Enabled(ctx, userID); {
+	case err != nil:
+		return err
+	case on:
+		return nil
 	}
 	return s.cfg.RecoveryCodes.ReplaceRecoveryCodes(ctx, userID, nil, s.cfg.Now())
 }
@@ -313,16 +388,29 @@ func (s *Service) Pending(ctx context.Context, token string) (*gatehouse.MFAChal
 
 // Complete finishes the second step: the code must pass CheckCode, and
 // the challenge is then taken, so it completes one login only. It returns
-// the challenge, whose user and backend the login continues with.
+// the challenge, whose user and backend the login continues with. A login
+// that enrolled the user's first factor (ConfirmTOTPStep) completes with
+// an empty code.
 func (s *Service) Complete(ctx context.Context, token, code string) (*gatehouse.MFAChallenge, error) {
 	c, err := s.Pending(ctx, token)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.CheckCode(ctx, c.UserID, code); err != nil {
-		return nil, err
+	if code != "" || !s.challengeState(c).Enrolled {
+		if err := s.CheckCode(ctx, c.UserID, code); err != nil {
+			return nil, err
+		}
 	}
-	c, err = s.cfg.Challenges.TakeMFAChallenge(ctx, c.Hash, s.cfg.Now())
+	return s.take(ctx, c)
+}
+
+// Enrolled reports whether the login of challenge c added the user's
+// first second factor (ConfirmTOTPStep): Complete then needs no code.
+func (s *Service) Enrolled(c *gatehouse.MFAChallenge) bool { return s.challengeState(c).Enrolled }
+
+// take takes a challenge whose second factor passed.
+func (s *Service) take(ctx context.Context, c *gatehouse.MFAChallenge) (*gatehouse.MFAChallenge, error) {
+	c, err := s.cfg.Challenges.TakeMFAChallenge(ctx, c.Hash, s.cfg.Now())
 	if gatehouse.ErrorCode(err) == gatehouse.CodeNotFound {
 		// Completed by a concurrent request, or expired meanwhile.
 		return nil, &gatehouse.Error{Code: gatehouse.CodeMFABadToken}

@@ -58,6 +58,7 @@ func TestFailClosed(t *testing.T) {
 	t.Cleanup(func() { db.Close() })
 	users, tokens, revocations := postgres.NewUserStore(db), postgres.NewTokenStore(db), postgres.NewRevocations(db)
 	roles, apiKeys := postgres.NewRoleStore(db), postgres.NewAPIKeyStore(db)
+	settings, nonces := postgres.NewSettingStore(db), postgres.NewNonceStore(db)
 	u := &gatehouse.User{Email: "down@example.com", HashedPassword: "h"}
 	if err := users.CreateUser(ctx, u); err != nil {
 		t.Fatal(err)
@@ -97,6 +98,9 @@ func TestFailClosed(t *testing.T) {
 			{"UserRoles", func() error { _, err := roles.UserRoles(ctx, u.ID); return err }},
 			{"SetUserRoles", func() error { return roles.SetUserRoles(ctx, u.ID, nil) }},
 			{"FindAPIKey", func() error { _, err := apiKeys.FindAPIKey(ctx, "f00d", time.Now()); return err }},
+			{"Setting", func() error { _, err := settings.Setting(ctx, gatehouse.SettingMFARequired); return err }},
+			{"SetSetting", func() error { return settings.SetSetting(ctx, "k", "v") }},
+			{"UseNonce", func() error { return nonces.UseNonce(ctx, "nonce", time.Now().Add(time.Hour)) }},
 			{"Ping", func() error { return db.Ping(ctx) }},
 		}
 		for _, c := range calls {

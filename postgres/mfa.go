@@ -384,7 +384,7 @@ func (s *MFAStore) CreateMFAChallenge(ctx context.Context, ch gatehouse.MFAChall
 	}
 	defer c.Release()
 	if _, err := c.Exec(ctx, `INSERT INTO mfa_challenges (`+mfaChallengeColumns+`) VALUES ($1, $2, $3, $4, $5, $6)`,
-		ch.Hash, uuid(ch.UserID), ch.Backend, nullBytea(ch.WebAuthn), created, pgTime(ch.ExpiresAt)); err != nil {
+		ch.Hash, uuid(ch.UserID), ch.Backend, nullBytea(ch.State), created, pgTime(ch.ExpiresAt)); err != nil {
 		return s.db.fail(ctx, op, err)
 	}
 	return nil
@@ -407,11 +407,11 @@ func (s *MFAStore) FindMFAChallenge(ctx context.Context, hash string, now time.T
 	return ch, nil
 }
 
-// SetMFAChallengeWebAuthn implements gatehouse.MFAChallengeStore,
+// SetMFAChallengeState implements gatehouse.MFAChallengeStore,
 // replacing any data set before; empty data clears it. A challenge that is
 // unknown or expired at now is CodeNotFound.
-func (s *MFAStore) SetMFAChallengeWebAuthn(ctx context.Context, hash string, data []byte, now time.Time) error {
-	const op = "set mfa challenge webauthn"
+func (s *MFAStore) SetMFAChallengeState(ctx context.Context, hash string, data []byte, now time.Time) error {
+	const op = "set mfa challenge state"
 	c, err := s.db.acquire(ctx, op)
 	if err != nil {
 		return err
@@ -469,12 +469,12 @@ func scanMFAChallenge(row pgx.Row) (*gatehouse.MFAChallenge, error) {
 		ch     gatehouse.MFAChallenge
 		userID pgtype.UUID
 	)
-	if err := row.Scan(&ch.Hash, &userID, &ch.Backend, &ch.WebAuthn, &ch.CreatedAt, &ch.ExpiresAt); err != nil {
+	if err := row.Scan(&ch.Hash, &userID, &ch.Backend, &ch.State, &ch.CreatedAt, &ch.ExpiresAt); err != nil {
 		return nil, err
 	}
 	ch.UserID = userID.Bytes
-	if len(ch.WebAuthn) == 0 {
-		ch.WebAuthn = nil
+	if len(ch.State) == 0 {
+		ch.State = nil
 	}
 	// pgx gives timestamptz in the local zone; the stores speak UTC.
 	ch.CreatedAt, ch.ExpiresAt = ch.CreatedAt.UTC(), ch.ExpiresAt.UTC()

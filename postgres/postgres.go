@@ -1,8 +1,8 @@
 // Package postgres stores Gatehouse users, opaque access tokens, sessions
 // and their refresh tokens, token revocations, signing keys, roles and who
-// has them, API keys, linked OAuth accounts, the audit log and second
-// factors (TOTP, recovery codes, passkeys, pending second steps) in
-// PostgreSQL, through a pgx connection pool
+// has them, API keys, linked OAuth accounts, the audit log, second factors
+// (TOTP, recovery codes, passkeys, pending second steps), settings changed
+// at run time and used nonces in PostgreSQL, through a pgx connection pool
 // (github.com/jackc/pgx/v5).
 //
 // It has the same API and behaviour as package sqlite; the conformance

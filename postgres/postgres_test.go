@@ -86,7 +86,7 @@ func TestOAuthAccountStore(t *testing.T) {
 func emptyDB(t *testing.T) func(context.Context) (gatehousetest.Migrator, error) {
 	db := postgrestest.New(t)
 	// Start over on the same database, from nothing.
-	if err := db.ExecForTest(t.Context(), `DROP TABLE mfa_challenges, passkeys, recovery_codes, user_totp, audit_events, oauth_accounts, api_keys, user_roles, roles, refresh_tokens, sessions, access_tokens, users, revoked_tokens, signing_keys, schema_migrations`); err != nil {
+	if err := db.ExecForTest(t.Context(), `DROP TABLE used_nonces, settings, mfa_challenges, passkeys, recovery_codes, user_totp, audit_events, oauth_accounts, api_keys, user_roles, roles, refresh_tokens, sessions, access_tokens, users, revoked_tokens, signing_keys, schema_migrations`); err != nil {
 		t.Fatal(err)
 	}
 	connString := db.ConnStringForTest()

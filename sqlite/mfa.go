@@ -319,7 +319,7 @@ func (s *MFAStore) CreateMFAChallenge(ctx context.Context, c gatehouse.MFAChalle
 	}
 	if _, err := s.db.write.ExecContext(ctx, `INSERT INTO mfa_challenges (`+mfaChallengeColumns+`)
 		VALUES (?, ?, ?, ?, ?, ?)`,
-		c.Hash, c.UserID.String(), c.Backend, nullBlob(c.WebAuthn),
+		c.Hash, c.UserID.String(), c.Backend, nullBlob(c.State),
 		micros(created.UTC().Truncate(time.Microsecond)), micros(c.ExpiresAt.UTC().Truncate(time.Microsecond))); err != nil {
 		return s.db.fail(ctx, op, err)
 	}
@@ -337,11 +337,11 @@ func (s *MFAStore) FindMFAChallenge(ctx context.Context, hash string, now time.T
 	return c, nil
 }
 
-// SetMFAChallengeWebAuthn implements gatehouse.MFAChallengeStore,
+// SetMFAChallengeState implements gatehouse.MFAChallengeStore,
 // replacing any data set before; empty data clears it. A challenge that is
 // unknown or expired at now is CodeNotFound.
-func (s *MFAStore) SetMFAChallengeWebAuthn(ctx context.Context, hash string, data []byte, now time.Time) error {
-	const op = "set mfa challenge webauthn"
+func (s *MFAStore) SetMFAChallengeState(ctx context.Context, hash string, data []byte, now time.Time) error {
+	const op = "set mfa challenge state"
 	return s.db.execOne(ctx, op, `UPDATE mfa_challenges SET webauthn = ? WHERE hash = ? AND expires_at > ?`,
 		nullBlob(data), hash, micros(now.UTC().Truncate(time.Microsecond)))
 }
@@ -381,15 +381,15 @@ func scanMFAChallenge(sc scanner) (*gatehouse.MFAChallenge, error) {
 		userID           string
 		created, expires int64
 	)
-	if err := sc.Scan(&c.Hash, &userID, &c.Backend, &c.WebAuthn, &created, &expires); err != nil {
+	if err := sc.Scan(&c.Hash, &userID, &c.Backend, &c.State, &created, &expires); err != nil {
 		return nil, err
 	}
 	var err error
 	if c.UserID, err = gatehouse.ParseID(userID); err != nil {
 		return nil, fmt.Errorf("stored user id %q: %w", userID, err)
 	}
-	if len(c.WebAuthn) == 0 {
-		c.WebAuthn = nil
+	if len(c.State) == 0 {
+		c.State = nil
 	}
 	c.CreatedAt, c.ExpiresAt = fromMicros(created), fromMicros(expires)
 	return &c, nil

@@ -1,9 +1,9 @@
 // Package sqlite stores Gatehouse users, opaque access tokens, sessions and
 // their refresh tokens, token revocations, signing keys, roles and who has
-// them, API keys, linked OAuth accounts, the audit log and second factors
-// (TOTP, recovery codes, passkeys, pending second steps) in an SQLite
-// database, through the pure-Go driver
-// modernc.org/sqlite (no cgo).
+// them, API keys, linked OAuth accounts, the audit log, second factors
+// (TOTP, recovery codes, passkeys, pending second steps), settings changed
+// at run time and used nonces in an SQLite database, through the pure-Go
+// driver modernc.org/sqlite (no cgo).
 //
 // A DB holds two connection pools on one file. Every write goes through a
 // single connection whose transactions begin IMMEDIATE: SQLite allows one

@@ -55,8 +55,10 @@ type config struct {
 	PublicURL      string // "" means http:// + the listen address; for links in mails
 	LogLevel       slog.Level
 	LogFormat      string
-	Metrics        bool // GET /metrics
-	MFA            bool // second factors at /users/me/mfa
+	Metrics        bool     // GET /metrics
+	MFA            bool     // second factors at /users/me/mfa
+	PasskeyRPID    string   // "" means the public URL's host
+	PasskeyOrigins []string // nil means the public URL's origin
 	RateLimit      bool
 	TrustedProxies []netip.Prefix
 	AuditRetention time.Duration // 0: keep forever
@@ -611,10 +613,30 @@ var settings = []*setting{
 	},
 	{
 		flag: "mfa", env: "GATEHOUSE_MFA", def: "true",
-		usage: "let users add a second factor (an authenticator app, with recovery codes) at /users/me/mfa; " +
-			"a login of a user who has one then takes a code at POST /auth/NAME/mfa",
+		usage: "let users add second factors (an authenticator app, passkeys, with recovery codes) at /users/me/mfa, " +
+			"and log in with a passkey alone; a login of a user who has one then takes it at POST /auth/NAME/mfa",
 		parse: func(c *config, v string) (err error) {
 			c.MFA, err = strconv.ParseBool(v)
+			return err
+		},
+	},
+	{
+		flag: "passkey-rp-id", env: "GATEHOUSE_PASSKEY_RP_ID", arg: "DOMAIN", defDoc: "the public URL's host",
+		usage: "the domain passkeys are bound to: the host of every origin that runs passkey ceremonies, or a parent domain " +
+			"of them all (example.com for login.example.com); changing it orphans the passkeys made before",
+		parse: func(c *config, v string) error {
+			if strings.ContainsAny(v, "/:@ ") {
+				return fmt.Errorf("want a domain such as example.com, got %q", v)
+			}
+			c.PasskeyRPID = strings.ToLower(v)
+			return nil
+		},
+	},
+	{
+		flag: "passkey-origins", env: "GATEHOUSE_PASSKEY_ORIGINS", arg: "ORIGINS", defDoc: "the public URL's origin",
+		usage: "comma-separated origins (scheme://host[:port]) whose pages run passkey ceremonies, each on the passkey RP ID",
+		parse: func(c *config, v string) (err error) {
+			c.PasskeyOrigins, err = parseOrigins(v)
 			return err
 		},
 	},
@@ -853,6 +875,16 @@ var crossChecks = []struct {
 					describeSettings("smtp-url", "mail-dir"))
 			}
 			return nil
+		},
+	},
+	{
+		needs: []string{"passkey-rp-id", "passkey-origins", "public-url"},
+		check: func(c *config, _ map[string]bool) error {
+			origins := c.PasskeyOrigins
+			if len(origins) == 0 && c.PublicURL != "" {
+				origins = []string{c.PublicURL}
+			}
+			return checkPasskeyOrigins(c.PasskeyRPID, origins)
 		},
 	},
 	{

@@ -4,6 +4,11 @@ import (
 	"crypto/hkdf"
 	"crypto/sha256"
 	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/gatehouse/gatehouse/mfa"
@@ -17,9 +22,11 @@ const (
 )
 
 // newMFA builds the second-factor service of the server, or nil with
-// --mfa=false: TOTP secrets sealed with AES-256-GCM under a key derived
-// from the secret, recovery codes hashed with another.
-func newMFA(c *config, db *database, secret string, now func() time.Time) (*mfa.Service, error) {
+// --mfa=false: TOTP secrets and passkey ceremony states sealed with
+// AES-256-GCM under a key derived from the secret, recovery codes hashed
+// with another. Passkeys are bound to the public URL's host unless
+// --passkey-rp-id says otherwise.
+func newMFA(c *config, db *database, secret, publicURL string, now func() time.Time, log *slog.Logger) (*mfa.Service, error) {
 	if !c.MFA {
 		return nil, nil
 	}
@@ -31,7 +38,11 @@ func newMFA(c *config, db *database, secret string, now func() time.Time) (*mfa.
 	if err != nil {
 		return nil, err
 	}
-	s, err := mfa.New(mfa.Config{
+	rpID, origins, err := passkeyParty(c, publicURL, log)
+	if err != nil {
+		return nil, err
+	}
+	cfg := mfa.Config{
 		TOTP:          db.MFA,
 		RecoveryCodes: db.MFA,
 		Challenges:    db.MFA,
@@ -40,9 +51,69 @@ func newMFA(c *config, db *database, secret string, now func() time.Time) (*mfa.
 		RecoveryKey:   recoveryKey,
 		Issuer:        serviceName,
 		Now:           now,
-	})
+		Settings:      db.Settings,
+	}
+	if rpID != "" {
+		cfg.Passkeys, cfg.Nonces, cfg.RPID, cfg.RPOrigins = db.MFA, db.Nonces, rpID, origins
+	}
+	s, err := mfa.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("second factors: %w", err)
 	}
 	return s, nil
+}
+
+// passkeyParty is the relying party of passkeys: the domain they are bound
+// to and the origins whose pages may run the ceremonies. By default, the
+// public URL's host and origin; a loopback address becomes localhost
+// (browsers refuse IP addresses as the domain, and treat localhost as a
+// secure context). Passkeys are off (rpID "") when the default host is
+// another IP address.
+func passkeyParty(c *config, publicURL string, log *slog.Logger) (rpID string, origins []string, err error) {
+	u, err := url.Parse(publicURL)
+	if err != nil {
+		return "", nil, fmt.Errorf("passkeys: public URL: %w", err)
+	}
+	rpID, origins = c.PasskeyRPID, c.PasskeyOrigins
+	if rpID == "" {
+		rpID = u.Hostname()
+		if ip, err := netip.ParseAddr(rpID); err == nil {
+			if !ip.IsLoopback() && !ip.IsUnspecified() {
+				log.Info("passkeys are off: the public URL's host is an IP address, and passkeys are bound to a domain; "+
+					"set GATEHOUSE_PUBLIC_URL or GATEHOUSE_PASSKEY_RP_ID", "public_url", publicURL)
+				return "", nil, nil
+			}
+			rpID = "localhost"
+			if len(origins) == 0 {
+				origins = []string{u.Scheme + "://" + net.JoinHostPort(rpID, u.Port())}
+			}
+		}
+	}
+	if len(origins) == 0 {
+		origins = []string{u.Scheme + "://" + u.Host}
+	}
+	if err := checkPasskeyOrigins(rpID, origins); err != nil {
+		return "", nil, fmt.Errorf("passkeys: %w", err)
+	}
+	return rpID, origins, nil
+}
+
+// checkPasskeyOrigins refuses origins whose host is not rpID or under it:
+// browsers would refuse their ceremonies. An empty rpID checks nothing.
+func checkPasskeyOrigins(rpID string, origins []string) error {
+	if rpID == "" {
+		return nil
+	}
+	for _, o := range origins {
+		ou, err := url.Parse(o)
+		if err != nil {
+			return fmt.Errorf("origin %q: %w", o, err)
+		}
+		host := strings.ToLower(ou.Hostname())
+		if host != rpID && !strings.HasSuffix(host, "."+rpID) {
+			return fmt.Errorf("the origin %s is not on %s (%s): browsers would refuse its passkey ceremonies",
+				o, rpID, describeSettings("passkey-rp-id", "passkey-origins"))
+		}
+	}
+	return nil
 }

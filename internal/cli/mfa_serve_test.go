@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/totp"
+	"github.com/gatehouse/gatehouse/webauthntest"
 	_ "modernc.org/sqlite"
 )
 
@@ -122,5 +123,92 @@ func TestServeMFA(t *testing.T) {
 	off := startServer(t, e, "--database-url", dbURL, "--rate-limit", "off", "--mfa=false")
 	if status, _ := do(t, "GET", off.URL+"/users/me/mfa", nil, auth); status != http.StatusNotFound {
 		t.Errorf("GET /users/me/mfa with --mfa=false: %d, want 404", status)
+	}
+}
+
+// TestServePasskeys runs passkeys through the server, with webauthntest's
+// software authenticator as the browser: the server binds them to
+// localhost (its public URL is a loopback address), a passkey is added
+// and then logs in alone, and a superuser's requirement of a second
+// factor, kept in the database, applies to a second instance at once.
+func TestServePasskeys(t *testing.T) {
+	t.Parallel()
+	dbURL, _ := sqliteURL(t)
+	e := env{"GATEHOUSE_SECRET": testSecret}
+	s := startServer(t, e, "--database-url", dbURL, "--rate-limit", "off")
+	u, err := url.Parse(s.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	authn := webauthntest.New("http://localhost:" + u.Port())
+	register(t, s.URL, "pat@example.com", testPassword)
+	token := login(t, s.URL, "pat@example.com", testPassword)
+	auth := http.Header{"Authorization": {"Bearer " + token}, "Content-Type": {"application/json"}}
+
+	var c struct {
+		Options json.RawMessage `json:"options"`
+		State   string          `json:"state"`
+	}
+	status, b := do(t, "POST", s.URL+"/users/me/mfa/passkeys/begin", nil, auth)
+	if err := json.Unmarshal(b, &c); status != http.StatusOK || err != nil {
+		t.Fatalf("begin passkey: %d %s", status, b)
+	}
+	var opts struct {
+		PublicKey struct {
+			RP struct {
+				ID string `json:"id"`
+			} `json:"rp"`
+		} `json:"publicKey"`
+	}
+	if err := json.Unmarshal(c.Options, &opts); err != nil || opts.PublicKey.RP.ID != "localhost" {
+		t.Errorf("rp.id %q, want localhost (%v)", opts.PublicKey.RP.ID, err)
+	}
+	cred, err := authn.Create(c.Options)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(map[string]any{"state": c.State, "credential": json.RawMessage(cred), "name": "laptop"})
+	if status, b := do(t, "POST", s.URL+"/users/me/mfa/passkeys", bytes.NewReader(body), auth); status != http.StatusCreated {
+		t.Fatalf("add passkey: %d %s", status, b)
+	}
+
+	jsonHeader := http.Header{"Content-Type": {"application/json"}}
+	status, b = do(t, "POST", s.URL+"/auth/jwt/passkey/begin", nil, jsonHeader)
+	if err := json.Unmarshal(b, &c); status != http.StatusOK || err != nil {
+		t.Fatalf("begin passkey login: %d %s", status, b)
+	}
+	assertion, err := authn.Get(c.Options)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = json.Marshal(map[string]any{"state": c.State, "credential": json.RawMessage(assertion)})
+	status, b = do(t, "POST", s.URL+"/auth/jwt/passkey", bytes.NewReader(body), jsonHeader)
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.Unmarshal(b, &tok); status != http.StatusOK || err != nil {
+		t.Fatalf("passkey login: %d %s", status, b)
+	}
+	if status, m := me(t, s.URL, tok.AccessToken); status != http.StatusOK || m["email"] != "pat@example.com" {
+		t.Errorf("GET /users/me after a passkey login: %d %v", status, m)
+	}
+	if status, b := do(t, "POST", s.URL+"/auth/jwt/passkey", bytes.NewReader(body), jsonHeader); status != http.StatusBadRequest ||
+		!strings.Contains(string(b), "MFA_BAD_TOKEN") {
+		t.Errorf("the passkey login replayed: %d %s", status, b)
+	}
+
+	createUser(t, e, dbURL, "--email", "root@example.com", "--superuser")
+	other := startServer(t, e, "--database-url", dbURL, "--rate-limit", "off")
+	root := login(t, s.URL, "root@example.com", testPassword)
+	status, b = do(t, "PUT", s.URL+"/mfa/policy", strings.NewReader(`{"required":"everyone"}`),
+		http.Header{"Authorization": {"Bearer " + root}, "Content-Type": {"application/json"}})
+	if status != http.StatusOK {
+		t.Fatalf("PUT /mfa/policy: %d %s", status, b)
+	}
+	register(t, other.URL, "new@example.com", testPassword)
+	form := url.Values{"username": {"new@example.com"}, "password": {testPassword}}.Encode()
+	status, b = do(t, "POST", other.URL+"/auth/jwt/login", strings.NewReader(form), http.Header{"Content-Type": {"application/x-www-form-urlencoded"}})
+	if status != http.StatusUnauthorized || !strings.Contains(string(b), `"detail":"LOGIN_MFA_SETUP_REQUIRED"`) {
+		t.Errorf("login at the other instance of a user without a second factor: %d %s", status, b)
 	}
 }

@@ -157,7 +157,7 @@ func serve(ctx context.Context, c *config, cio cmdIO) error {
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		sweepers := map[string]sweeper{"revocations": db.Revocations, "access tokens": db.Tokens, "sessions": db.Sessions,
-			"second steps of logins": db.MFA}
+			"second steps of logins": db.MFA, "used nonces": db.Nonces}
 		if c.AuditRetention > 0 {
 			sweepers["audit events"] = auditPruner{db.Audit, c.AuditRetention, cio.opts.now}
 		}
@@ -430,7 +430,7 @@ func newHandler(ctx context.Context, c *config, opts options, db *database, hot 
 	if rdb != nil {
 		checks["redis"] = rdb.Ping
 	}
-	second, err := newMFA(c, db, secret, opts.now)
+	second, err := newMFA(c, db, secret, publicURL, opts.now, log)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("serve: %w", err)
 	}

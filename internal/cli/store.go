@@ -22,6 +22,8 @@ type database struct {
 	OAuth       gatehouse.OAuthAccountStore
 	Audit       gatehouse.AuditStore
 	MFA         mfaStore
+	Settings    gatehouse.SettingStore
+	Nonces      nonceStore
 	// Changes carries the stores' changes to the caches of every process
 	// on the database: LISTEN/NOTIFY on PostgreSQL, this process only on
 	// SQLite (one process per database file).
@@ -37,6 +39,13 @@ type mfaStore interface {
 	gatehouse.TOTPStore
 	gatehouse.RecoveryCodeStore
 	gatehouse.MFAChallengeStore
+	gatehouse.PasskeyStore
+	Sweep(ctx context.Context) (int64, error)
+}
+
+// nonceStore keeps used nonces, whose expired ones it can drop.
+type nonceStore interface {
+	gatehouse.NonceStore
 	Sweep(ctx context.Context) (int64, error)
 }
 
@@ -76,6 +85,8 @@ func openDatabase(ctx context.Context, u dbURL) (*database, error) {
 			OAuth:       sqlite.NewOAuthAccountStore(db),
 			Audit:       sqlite.NewAuditStore(db),
 			MFA:         sqlite.NewMFAStore(db),
+			Settings:    sqlite.NewSettingStore(db),
+			Nonces:      sqlite.NewNonceStore(db),
 			Changes:     cache.NewLocalFeed(),
 			Migrate:     db.Migrate,
 			Ping:        db.Ping,
@@ -98,6 +109,8 @@ func openDatabase(ctx context.Context, u dbURL) (*database, error) {
 			OAuth:       postgres.NewOAuthAccountStore(db),
 			Audit:       postgres.NewAuditStore(db),
 			MFA:         postgres.NewMFAStore(db),
+			Settings:    postgres.NewSettingStore(db),
+			Nonces:      postgres.NewNonceStore(db),
 			Changes:     postgres.NewChangeFeed(db),
 			Migrate:     db.Migrate,
 			Ping:        db.Ping,
