@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/password"
 	"github.com/gatehouse/gatehouse/redis/redistest"
+	"github.com/gatehouse/gatehouse/webauthntest"
 )
 
 // BenchmarkLogin measures POST /auth/jwt/login on SQLite, in-process, with
@@ -66,6 +68,58 @@ func BenchmarkGetMe(b *testing.B) {
 					}
 				})
 			})
+		}
+	}
+}
+
+// BenchmarkPasskeyLogin measures a login with a passkey alone, in process
+// on SQLite: POST /auth/jwt/passkey/begin, the software authenticator's
+// ES256 signature (the browser's part, included), and POST
+// /auth/jwt/passkey (state opened, signature verified, nonce spent, counter
+// stored, token issued).
+func BenchmarkPasskeyLogin(b *testing.B) {
+	s := newServer(b, engines[0], options{mfa: true})
+	_, token := s.user("bench@example.com", false, true, true)
+	authn := webauthntest.New(passkeyOrigin)
+	serve := func(method, path, body, bearer string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest(method, path, strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		if bearer != "" {
+			r.Header.Set("Authorization", "Bearer "+bearer)
+		}
+		rec := httptest.NewRecorder()
+		s.handler.ServeHTTP(rec, r)
+		return rec
+	}
+	var c struct {
+		Options json.RawMessage `json:"options"`
+		State   string          `json:"state"`
+	}
+	rec := serve(http.MethodPost, "/users/me/mfa/passkeys/begin", "", token)
+	if err := json.Unmarshal(rec.Body.Bytes(), &c); err != nil {
+		b.Fatal(err)
+	}
+	cred, err := authn.Create(c.Options)
+	if err != nil {
+		b.Fatal(err)
+	}
+	add, _ := json.Marshal(map[string]any{"state": c.State, "credential": json.RawMessage(cred)})
+	if rec := serve(http.MethodPost, "/users/me/mfa/passkeys", string(add), token); rec.Code != http.StatusCreated {
+		b.Fatalf("add passkey: %d %s", rec.Code, rec.Body)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		rec := serve(http.MethodPost, "/auth/jwt/passkey/begin", "", "")
+		if err := json.Unmarshal(rec.Body.Bytes(), &c); err != nil {
+			b.Fatal(err)
+		}
+		assertion, err := authn.Get(c.Options)
+		if err != nil {
+			b.Fatal(err)
+		}
+		login, _ := json.Marshal(map[string]any{"state": c.State, "credential": json.RawMessage(assertion)})
+		if rec := serve(http.MethodPost, "/auth/jwt/passkey", string(login), ""); rec.Code != http.StatusOK {
+			b.Fatalf("passkey login: %d %s", rec.Code, rec.Body)
 		}
 	}
 }

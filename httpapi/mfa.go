@@ -174,15 +174,30 @@ func (a *api) getMyMFA(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
+	a.writeMFAStatus(w, r, auth.User)
+}
+
+// getUserMFA answers GET /users/{id}/mfa for superusers: a user's second
+// factors, to reset the one that was lost.
+func (a *api) getUserMFA(w http.ResponseWriter, r *http.Request) {
+	_, target, err := a.userByPathWithAuth(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	a.writeMFAStatus(w, r, target)
+}
+
+func (a *api) writeMFAStatus(w http.ResponseWriter, r *http.Request, u *gatehouse.User) {
 	ctx := r.Context()
-	st, err := a.MFA.Status(ctx, auth.User.ID)
+	st, err := a.MFA.Status(ctx, u.ID)
 	var keys []gatehouse.Passkey
 	if err == nil {
-		keys, err = a.MFA.Passkeys(ctx, auth.User.ID)
+		keys, err = a.MFA.Passkeys(ctx, u.ID)
 	}
 	var required bool
 	if err == nil {
-		required, err = a.MFA.Required(ctx, auth.User)
+		required, err = a.MFA.Required(ctx, u)
 	}
 	if err != nil {
 		a.writeError(w, r, err)

@@ -14,6 +14,7 @@ import (
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/ratelimit"
 	"github.com/gatehouse/gatehouse/totp"
+	"github.com/gatehouse/gatehouse/webauthntest"
 )
 
 // enrolTOTP turns an authenticator app on for the holder of token and
@@ -281,8 +282,31 @@ func TestMFAAdmin(t *testing.T) {
 	if res := s.json(http.MethodDelete, "/users/"+id+"/mfa/totp", "", token); res.status != http.StatusForbidden {
 		t.Errorf("DELETE /users/{id}/mfa/totp by the user: %d, want 403", res.status)
 	}
+	// A passkey too: the superuser finds it, and removes it.
+	addPasskey(t, s, webauthntest.New(passkeyOrigin), token, "key")
+	if res := s.json(http.MethodGet, "/users/"+id+"/mfa", "", token); res.status != http.StatusForbidden {
+		t.Errorf("GET /users/{id}/mfa by the user: %d, want 403", res.status)
+	}
+	res = s.json(http.MethodGet, "/users/"+id+"/mfa", "", root)
+	var st struct {
+		TOTP     bool `json:"totp"`
+		Passkeys []struct {
+			ID string `json:"id"`
+		} `json:"passkeys"`
+	}
+	if res.status != http.StatusOK || jsonUnmarshal(res.body, &st) != nil || !st.TOTP || len(st.Passkeys) != 1 {
+		t.Fatalf("GET /users/{id}/mfa by a superuser: %d %s", res.status, res.body)
+	}
 	if res := s.json(http.MethodDelete, "/users/"+id+"/mfa/totp", "", root); res.status != http.StatusNoContent {
 		t.Fatalf("DELETE /users/{id}/mfa/totp by a superuser: %d %s", res.status, res.body)
+	}
+	passwordStep(t, s, "jwt", "lou@example.com") // the passkey remains
+	if res := s.json(http.MethodDelete, "/users/"+id+"/mfa/passkeys/"+st.Passkeys[0].ID, "", token); res.status != http.StatusForbidden {
+		t.Errorf("DELETE /users/{id}/mfa/passkeys/{passkey_id} by the user: %d, want 403", res.status)
+	}
+	wantDetail(t, "remove an unknown passkey", s.json(http.MethodDelete, "/users/"+id+"/mfa/passkeys/"+id, "", root), 404, "Not Found")
+	if res := s.json(http.MethodDelete, "/users/"+id+"/mfa/passkeys/"+st.Passkeys[0].ID, "", root); res.status != http.StatusNoContent {
+		t.Fatalf("DELETE /users/{id}/mfa/passkeys/{passkey_id} by a superuser: %d %s", res.status, res.body)
 	}
 	s.login("lou@example.com", "password123")
 }
@@ -373,6 +397,22 @@ func TestOAuthMFA(t *testing.T) {
 			mt = loc.Query().Get("mfa_token")
 			res = s.json(http.MethodPost, "/auth/cookie/mfa", mfaBody(mt, "000000"), "")
 			wantDetail(t, "a wrong code after a browser login", res, http.StatusBadRequest, "MFA_BAD_CODE")
+
+			// When everyone must have a second factor, a provider login of
+			// a user without one goes to the code form to add one.
+			if err := s.stack.settings.SetSetting(context.Background(), gatehouse.SettingMFARequired, gatehouse.MFARequiredEveryone); err != nil {
+				t.Fatal(err)
+			}
+			idp.AddUser("sub-ida", "ida@example.com", true)
+			r = browse("sub-ida")
+			loc, err = url.Parse(r.Header.Get("Location"))
+			if err != nil || r.StatusCode != http.StatusFound || loc.Query().Get("setup") != "1" || loc.Query().Get("mfa_token") == "" {
+				t.Fatalf("browser login that must add a second factor: %d to %q, want the code form with setup=1", r.StatusCode, r.Header.Get("Location"))
+			}
+			res = s.json(http.MethodPost, "/auth/cookie/mfa/totp", body(t, map[string]any{"mfa_token": loc.Query().Get("mfa_token")}), "")
+			if res.status != http.StatusOK || !strings.Contains(res.body, `"otpauth_uri":"otpauth://totp/`) {
+				t.Errorf("setup after a browser login: %d %s", res.status, res.body)
+			}
 		})
 	}
 }

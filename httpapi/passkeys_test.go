@@ -349,3 +349,38 @@ func decodeSecret(t *testing.T, s string) []byte {
 	}
 	return b
 }
+
+// TestResetKeepsSecondFactor resets the password of a user with a second
+// factor: the reset logs no one in, and the new password still asks for
+// the second factor (checklist 87).
+func TestResetKeepsSecondFactor(t *testing.T) {
+	t.Parallel()
+	box := newOutbox()
+	s := newServer(t, engines[0], options{mfa: true, hooks: box})
+	_, token := s.user("rex@example.com", false, true, true)
+	secret, _ := enrolTOTP(t, s, token)
+
+	if res := s.json("POST", "/auth/forgot-password", `{"email":"rex@example.com"}`, ""); res.status != 202 {
+		t.Fatalf("forgot-password: %d %s", res.status, res.body)
+	}
+	s.wait()
+	tokens := box.take(box.reset, "rex@example.com")
+	if len(tokens) != 1 {
+		t.Fatalf("reset tokens: %v", tokens)
+	}
+	res := s.json("POST", "/auth/reset-password", body(t, map[string]any{"token": tokens[0], "password": "a brand new passphrase"}), "")
+	if res.status != 200 || res.body != "null" || res.header.Get("Set-Cookie") != "" {
+		t.Fatalf("reset: %d %s %v", res.status, res.body, res.header)
+	}
+	form := url.Values{"username": {"rex@example.com"}, "password": {"a brand new passphrase"}}
+	res = s.form("/auth/jwt/login", form)
+	m := res.json(t)
+	mt, _ := m["mfa_token"].(string)
+	if res.status != 401 || m["detail"] != "LOGIN_MFA_REQUIRED" {
+		t.Fatalf("login with the new password: %d %s, want 401 LOGIN_MFA_REQUIRED", res.status, res.body)
+	}
+	s.clock.Add(30 * time.Second)
+	if res := s.json("POST", "/auth/jwt/mfa", mfaBody(mt, totp.Code(secret, totp.Step(s.clock.Now()))), ""); res.status != 200 {
+		t.Errorf("second step after the reset: %d %s", res.status, res.body)
+	}
+}

@@ -249,6 +249,11 @@ func (a *api) routes() []route {
 			description: "For a fresh code (or a recovery code); the old recovery codes stop working.",
 			replies:     []reply{recovery}, throttled: true, errs: codeErrs,
 		})
+		add(http.MethodGet, "/users/{id}/mfa", a.getUserMFA, &operation{
+			id: "mfa_status_user", summary: "A user's second factors", tag: tagAdmin, access: accessSuperuser,
+			replies: []reply{{status: http.StatusOK, description: "The second factors", media: mediaJSON, schema: ref("MFAStatus")}},
+			errs:    []gatehouse.Code{gatehouse.CodeNotFound},
+		})
 		add(http.MethodGet, "/mfa/policy", a.getMFAPolicy, &operation{
 			id: "mfa_policy", summary: "Who must have a second factor", tag: tagAdmin, access: accessSuperuser,
 			replies: []reply{{status: http.StatusOK, description: "The policy", media: mediaJSON, schema: ref("MFAPolicy")}},
