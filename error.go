@@ -64,10 +64,10 @@ const (
 	CodeMFATOTPNotEnabled Code = "MFA_TOTP_NOT_ENABLED"
 	// CodeMFABadPasskey refuses a passkey (WebAuthn) answer that does not
 	// verify, or a passkey registered already.
-	CodeMFABadPasskey Code = "MFA_BAD_PASSKEY"
+	CodeMFABadPasskey Code = "MFA_BAD_PASSKEY" // #nosec G101 -- an error code, not a credential
 	// CodeMFAPasskeyNotEnabled answers what needs a passkey when the user
 	// has none, or when passkeys are not configured.
-	CodeMFAPasskeyNotEnabled Code = "MFA_PASSKEY_NOT_ENABLED"
+	CodeMFAPasskeyNotEnabled Code = "MFA_PASSKEY_NOT_ENABLED" // #nosec G101 -- an error code, not a credential
 	// CodeLoginMFASetupRequired answers a right password of a user who
 	// must have a second factor and has none (401): the answer carries an
 	// mfa_token with which to add one, and the login completes once it is.

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/go-webauthn/webauthn/protocol"
@@ -57,6 +58,18 @@ type challengeState struct {
 	// Enrolled is set once a user who had to add a second factor at this
 	// login did: the login may complete without another code.
 	Enrolled bool `json:"enrolled,omitempty"`
+}
+
+// printable reports whether a passkey's name holds no control or format
+// characters: it is shown on account pages and written to logs, where a
+// newline or a right-to-left override would forge what follows.
+func printable(name string) bool {
+	for _, r := range name {
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+			return false
+		}
+	}
+	return true
 }
 
 // passkeyUser is a user as the WebAuthn library sees one. The user
@@ -137,8 +150,8 @@ func (s *Service) FinishPasskey(ctx context.Context, u *gatehouse.User, state, n
 	if name == "" {
 		name = "Passkey"
 	}
-	if utf8.RuneCountInString(name) > MaxPasskeyName || !utf8.ValidString(name) {
-		return nil, nil, gatehouse.Errorf(gatehouse.CodeBadRequest, "mfa: a passkey's name has at most %d characters", MaxPasskeyName)
+	if utf8.RuneCountInString(name) > MaxPasskeyName || !utf8.ValidString(name) || !printable(name) {
+		return nil, nil, gatehouse.Errorf(gatehouse.CodeBadRequest, "mfa: a passkey's name has at most %d characters, none of them control characters", MaxPasskeyName)
 	}
 	st, err := s.openState(state, "register")
 	if err != nil {

@@ -31,6 +31,19 @@ type account struct {
 	// user has an authenticator app, CodesLeft their unused recovery codes.
 	MFAOn, TOTP bool
 	CodesLeft   int
+	// MFARequired says the site requires a second factor of the user: the
+	// last one cannot be removed.
+	MFARequired bool
+	// PasskeysOn says whether the API has passkeys; Passkeys are the
+	// user's, oldest first.
+	PasskeysOn bool
+	Passkeys   []passkeyRow
+}
+
+// passkeyRow is a passkey, with the password field of its remove form.
+type passkeyRow struct {
+	ID, Name, Added, LastUsed string
+	Password                  *field
 }
 
 type shownField struct{ Label, Value string }
@@ -58,7 +71,9 @@ var expiries = map[string]time.Duration{
 func (h *handler) accountView(w http.ResponseWriter, r *http.Request) *view {
 	return h.newView(w, r, "Your account", append(append(newPasswordFields(),
 		&field{ID: "key-name", Name: "name", Label: "Name of the key", Type: "text", Autocomplete: "off", Required: true,
-			Hint: "Say where you use it, for example “backup script”."}), mfaFields()...)...)
+			Hint: "Say where you use it, for example “backup script”."}),
+		append(mfaFields(), &field{ID: "passkey-name", Name: "name", Label: "Name of the passkey", Type: "text", Autocomplete: "off",
+			Hint: "Optional. Say which device or key holds it, for example “work laptop”."})...)...)
 }
 
 func (h *handler) getAccount(w http.ResponseWriter, r *http.Request) {
@@ -78,6 +93,13 @@ func (h *handler) showAccount(w http.ResponseWriter, r *http.Request, c *client,
 			acc.Checked, acc.Expires = v.Account.Checked, v.Account.Expires
 		}
 		v.Account = acc
+		v.Passkeys = acc.PasskeysOn
+		for i := range acc.Passkeys {
+			acc.Passkeys[i].Password = v.passkeyPassword(acc.Passkeys[i].ID, acc.Passkeys[i].Name)
+		}
+		if len(acc.Passkeys) > 0 {
+			v.F["mfa-password"].Hint = "Logging in then asks for one of your passkeys instead."
+		}
 		h.render(w, r, status, "account", v)
 	case res.status == http.StatusUnauthorized:
 		http.Redirect(w, r, h.prefix+LoginPath+"?next="+url.QueryEscape(h.prefix+AccountPath), http.StatusSeeOther)
@@ -103,11 +125,36 @@ func (h *handler) loadAccount(c *client) (*account, *result) {
 	var mfa struct {
 		TOTP          bool `json:"totp"`
 		RecoveryCodes int  `json:"recovery_codes"`
+		Required      bool `json:"required"`
 	}
 	if on, res := section(c, "/users/me/mfa", &mfa); res != nil {
 		return nil, res
 	} else if on {
-		acc.MFAOn, acc.TOTP, acc.CodesLeft = true, mfa.TOTP, mfa.RecoveryCodes
+		acc.MFAOn, acc.TOTP, acc.CodesLeft, acc.MFARequired = true, mfa.TOTP, mfa.RecoveryCodes, mfa.Required
+		// GET /users/me/mfa answers an empty passkey list both when the
+		// user has none and when the API has no passkeys; only the list's
+		// own route (404 when they are off) tells the two apart.
+		var keys []struct {
+			ID         string     `json:"id"`
+			Name       string     `json:"name"`
+			CreatedAt  time.Time  `json:"created_at"`
+			LastUsedAt *time.Time `json:"last_used_at"`
+		}
+		if on, res := section(c, "/users/me/mfa/passkeys", &keys); res != nil {
+			return nil, res
+		} else if on {
+			acc.PasskeysOn = true
+			for _, k := range keys {
+				row := passkeyRow{ID: k.ID, Name: k.Name, Added: when(k.CreatedAt), LastUsed: "Never"}
+				if row.Name == "" {
+					row.Name = "Unnamed passkey"
+				}
+				if k.LastUsedAt != nil {
+					row.LastUsed = when(*k.LastUsedAt)
+				}
+				acc.Passkeys = append(acc.Passkeys, row)
+			}
+		}
 	}
 
 	var sessions []struct {

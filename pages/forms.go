@@ -85,6 +85,7 @@ func (h *handler) loginView(w http.ResponseWriter, r *http.Request) *view {
 		}
 		v.OAuth = append(v.OAuth, oauthLink{Name: name, Label: "Log in with " + strings.ToUpper(name[:1]) + name[1:], URL: u})
 	}
+	v.Passkeys = h.passkeysOn(h.client(w, r))
 	return v
 }
 
@@ -114,8 +115,14 @@ func (h *handler) postLogin(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, next, http.StatusSeeOther)
 		return
 	}
-	if token, ok := mfaRequired(res); ok {
-		// The password was right; a second step is due.
+	if token, setup, ok := mfaStep(res); ok {
+		// The password was right; a second step is due, or adding a
+		// second factor first. The mfa_token stays in forms, out of URLs:
+		// with it alone, a factor can be added to this login.
+		if setup {
+			h.setupBegin(w, r, h.client(w, r), token, v.Next)
+			return
+		}
 		h.render(w, r, http.StatusOK, "login-mfa", h.loginMFAView(w, r, token, v.Next))
 		return
 	}

@@ -2,8 +2,10 @@ package pages_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -42,7 +44,20 @@ type options struct {
 	// refreshPath is the refresh cookie's Path; default /auth/cookie/, as
 	// the server sets it.
 	refreshPath string
+	// plainHTTP serves the site over HTTP on 127.0.0.1, to be opened as
+	// http://localhost:PORT (a secure context, as WebAuthn needs) by a
+	// real browser, which cannot trust the test server's certificate.
+	// Cookies then go without Secure, and the passkeys' relying party is
+	// that origin rather than passkeyOrigin.
+	plainHTTP bool
 }
+
+// The passkeys' relying party of the sites served over TLS: the tests
+// play the browser with webauthntest, whose answers name this origin.
+const (
+	passkeyRPID   = "gatehouse.test"
+	passkeyOrigin = "https://gatehouse.test"
+)
 
 // site is the API and the pages on one TLS server, as gatehouse serve
 // mounts them; its cookies are Secure.
@@ -56,6 +71,11 @@ type site struct {
 	// clock is the second factors' time (options.mfa): a one-time code is
 	// accepted once per 30 s step, so tests move it on between codes.
 	clock *clock
+	// settings hold who must have a second factor (options.mfa).
+	settings gatehouse.SettingStore
+	// origin is the passkeys' origin (options.mfa): passkeyOrigin, or the
+	// site's own with plainHTTP.
+	origin string
 }
 
 // hooks hand the flows' tokens to the test.
@@ -93,7 +113,18 @@ func newSite(t *testing.T, o options) *site {
 	if o.refreshPath == "" {
 		o.refreshPath = "/auth/cookie/"
 	}
-	ck, err := cookie.New(cookie.Config{MaxAge: 15 * time.Minute, RefreshPath: o.refreshPath, RefreshMaxAge: 72 * time.Hour})
+	// The address is known before the server starts: a passkey's origin
+	// is configured with it.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rpID, origin := passkeyRPID, passkeyOrigin
+	if o.plainHTTP {
+		rpID, origin = "localhost", fmt.Sprintf("http://localhost:%d", ln.Addr().(*net.TCPAddr).Port)
+	}
+	ck, err := cookie.New(cookie.Config{MaxAge: 15 * time.Minute, RefreshPath: o.refreshPath, RefreshMaxAge: 72 * time.Hour,
+		InsecureNoSecure: o.plainHTTP})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,9 +163,12 @@ func newSite(t *testing.T, o options) *site {
 	}
 	if o.mfa {
 		s.clock = &clock{now: time.Now()}
+		s.settings, s.origin = sqlite.NewSettingStore(db), origin
 		store := sqlite.NewMFAStore(db)
 		cfg.MFA, err = mfa.New(mfa.Config{TOTP: store, RecoveryCodes: store, Challenges: store,
-			Seal: testSeal, Open: testOpen, Now: s.clock.Now})
+			Seal: testSeal, Open: testOpen, Now: s.clock.Now,
+			Passkeys: store, Nonces: sqlite.NewNonceStore(db), RPID: rpID, RPOrigins: []string{origin},
+			Settings: s.settings})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -144,16 +178,24 @@ func newSite(t *testing.T, o options) *site {
 		t.Fatal(err)
 	}
 	pcfg := pages.Config{API: api, CookieBackend: "cookie", CSRFKey: []byte(csrfKey), AppName: "Acme",
-		OAuthProviders: providers, OAuthReturnURL: "https://auth.example/account"}
+		OAuthProviders: providers, OAuthReturnURL: "https://auth.example/account", InsecureCookies: o.plainHTTP}
 	p := pages.Handler(pcfg)
 	mux := http.NewServeMux()
 	for _, pattern := range pages.Patterns(pcfg) {
 		mux.Handle(pattern, p)
 	}
 	mux.Handle("/", api)
-	s.srv = httptest.NewTLSServer(mux)
+	s.srv = httptest.NewUnstartedServer(mux)
+	s.srv.Listener.Close()
+	s.srv.Listener = ln
+	if o.plainHTTP {
+		s.srv.Start()
+		s.URL = origin
+	} else {
+		s.srv.StartTLS()
+		s.URL = s.srv.URL
+	}
 	t.Cleanup(s.srv.Close)
-	s.URL = s.srv.URL
 	return s
 }
 

@@ -56,26 +56,12 @@ func newTOTPSetup(secret, uri string) *totpSetup {
 // they replace earlier ones (rather than come with a new app).
 type newCodes struct {
 	Replaced bool
-	Codes    []string
+	// Passkey says they come with a first passkey, not an app.
+	Passkey bool
+	Codes   []string
 }
 
 // --- login, second step
-
-// mfaRequired returns the mfa_token of a login the API answered 401
-// LOGIN_MFA_REQUIRED: the password was right, a second step is due.
-func mfaRequired(res *result) (string, bool) {
-	if res.status != http.StatusUnauthorized {
-		return "", false
-	}
-	var body struct {
-		Detail   string `json:"detail"`
-		MFAToken string `json:"mfa_token"`
-	}
-	if res.decode(&body) != nil || body.Detail != "LOGIN_MFA_REQUIRED" || body.MFAToken == "" {
-		return "", false
-	}
-	return body.MFAToken, true
-}
 
 // loginMFAView is the code form of a login's second step.
 func (h *handler) loginMFAView(w http.ResponseWriter, r *http.Request, token, next string) *view {
@@ -83,6 +69,7 @@ func (h *handler) loginMFAView(w http.ResponseWriter, r *http.Request, token, ne
 		&field{ID: "code", Name: "code", Label: "Code", Type: "text", Autocomplete: "one-time-code", Required: true,
 			Verbatim: true, Hint: codeHint})
 	v.MFAToken, v.Next = token, next
+	v.Passkeys = h.passkeysOn(h.client(w, r))
 	return v
 }
 
@@ -91,13 +78,26 @@ func (h *handler) loginMFAView(w http.ResponseWriter, r *http.Request, token, ne
 // with its mfa_token. Without one, the browser goes back to the login.
 // Nothing is checked on GET: the token is only sent on, with a code, by
 // the form's POST.
+//
+// With setup=1, the user must add a second factor first: the page says so
+// and offers to begin, which changes something, so it is the form's POST.
 func (h *handler) getLoginMFA(w http.ResponseWriter, r *http.Request) {
-	token := r.URL.Query().Get("mfa_token")
+	q := r.URL.Query()
+	token := q.Get("mfa_token")
 	if token == "" || len(token) > 128 {
-		http.Redirect(w, r, h.prefix+LoginPath, http.StatusSeeOther)
+		h.toLogin(w, r)
+		return
+	}
+	if q.Get("setup") == "1" {
+		h.render(w, r, http.StatusOK, "login-mfa", h.setupView(w, r, token, "", setupIntro))
 		return
 	}
 	h.render(w, r, http.StatusOK, "login-mfa", h.loginMFAView(w, r, token, ""))
+}
+
+// toLogin answers a GET of a login form's address with the login page.
+func (h *handler) toLogin(w http.ResponseWriter, r *http.Request) {
+	http.Redirect(w, r, h.prefix+LoginPath, http.StatusSeeOther)
 }
 
 // postLoginMFA completes a login with a code. A wrong code re-shows the
@@ -116,6 +116,10 @@ func (h *handler) postLoginMFA(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := h.loginMFAView(w, r, token, next)
+	if f.Has("credential") { // the passkey script's form
+		h.passkeyStep(w, r, v, token, next)
+		return
+	}
 	if code == "" {
 		v.fail("code", "Enter the code from your authenticator app, or a recovery code.")
 		h.render(w, r, http.StatusUnprocessableEntity, "login-mfa", v)
@@ -124,10 +128,7 @@ func (h *handler) postLoginMFA(w http.ResponseWriter, r *http.Request) {
 	res := h.client(w, r).call(http.MethodPost, "/auth/"+h.cfg.CookieBackend+"/mfa",
 		map[string]string{"mfa_token": token, "code": code})
 	if res.ok() {
-		if next == "" {
-			next = h.prefix + AccountPath
-		}
-		http.Redirect(w, r, next, http.StatusSeeOther) // #nosec G710 -- next passed safeNext: a path on this site only
+		h.loggedIn(w, r, next)
 		return
 	}
 	e := readError(res)
@@ -331,15 +332,54 @@ func (h *handler) postTOTPDisable(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if res.ok() {
-		h.redirect(w, r, h.prefix+AccountPath, "mfa-off")
+		// With passkeys left, two-step verification is still on.
+		notice := "mfa-off"
+		var left struct {
+			Passkeys []struct{} `json:"passkeys"`
+		}
+		if st := c.authed(http.MethodGet, "/users/me/mfa", nil); st.ok() && st.decode(&left) == nil && len(left.Passkeys) > 0 {
+			notice = "totp-removed"
+		}
+		h.redirect(w, r, h.prefix+AccountPath, notice)
 		return
 	}
 	if e := readError(res); e.code == "LOGIN_BAD_CREDENTIALS" {
 		v.fail("mfa-password", "That password is not right.")
+	} else if e.code == "MFA_REQUIRED" {
+		v.fail("mfa-password", e.message())
 	} else if e.fields != nil {
 		v.failAPI(e, fieldName{api: "password", id: "mfa-password", missing: "Enter your password."})
 	} else {
 		failMFA(v, e)
 	}
 	h.showAccount(w, r, c, v, res.status)
+}
+
+// passkeyStep completes a login with the passkey the browser chose, in
+// place of a code.
+func (h *handler) passkeyStep(w http.ResponseWriter, r *http.Request, v *view, token, next string) {
+	cred, ok := credential(r.PostForm)
+	if !ok {
+		v.fail("", messages["MFA_BAD_PASSKEY"])
+		h.render(w, r, http.StatusUnprocessableEntity, "login-mfa", v)
+		return
+	}
+	res := h.client(w, r).call(http.MethodPost, "/auth/"+h.cfg.CookieBackend+"/mfa",
+		map[string]any{"mfa_token": token, "credential": cred})
+	if res.ok() {
+		h.loggedIn(w, r, next)
+		return
+	}
+	e := readError(res)
+	_, badToken := e.fields["mfa_token"]
+	switch {
+	case e.code == "MFA_BAD_TOKEN" || badToken:
+		h.loginAgain(w, r, next, e)
+		return
+	case e.code == "MFA_BAD_PASSKEY" || e.fields != nil:
+		v.fail("", messages["MFA_BAD_PASSKEY"])
+	default:
+		v.failAPI(e)
+	}
+	h.render(w, r, res.status, "login-mfa", v)
 }

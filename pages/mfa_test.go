@@ -94,13 +94,13 @@ func checkAccessible(t *testing.T, p page) {
 			t.Errorf("input %q has no label", m[1])
 		}
 	}
-	if m := inlineCode.FindString(p.body); m != "" {
+	if m := inline(p.body); m != "" {
 		t.Errorf("page has a script or inline style %q", m)
 	}
 	if n := strings.Count(p.body, "<form"); n != strings.Count(p.body, `<input type="hidden" name="csrf_token" value="`) {
 		t.Errorf("%d forms, not each with a CSRF token", n)
 	}
-	checkHeaders(t, p.header)
+	checkPageHeaders(t, p)
 }
 
 // wrongCode returns six digits that are none of the codes the app could

@@ -5,10 +5,10 @@
 // accounts) and log out.
 //
 // The pages are server-rendered HTML forms that work without JavaScript
-// (there is none) and without CSS. They hold no account logic of their
-// own: each form POST is checked for cross-site request forgery, then
-// turned into an in-process request to the JSON API (httpapi.New's
-// handler), whose answer decides what the browser sees. A success is a 303
+// and without CSS. They hold no account logic of their own: each form
+// POST is checked for cross-site request forgery, then turned into an
+// in-process request to the JSON API (httpapi.New's handler), whose answer
+// decides what the browser sees. A success is a 303
 // redirect (POST, then GET); a failure re-renders the form with a message
 // for the API's error code and the API's status code. The cookies the API
 // sets (the login's auth and refresh cookies) are passed on to the
@@ -21,16 +21,33 @@
 // as cross-site (net/http's CrossOriginProtection), gets a 403 page and
 // reaches no API route. Every answer carries a strict Content Security
 // Policy (no scripts at all, the page's own stylesheet, forms posting to
-// the same origin only), forbids framing and referrers (the links of the
-// mails hold tokens in their query string), and pages are not cached.
+// the same origin only; the pages that offer passkeys also allow their
+// own script file and its requests to the same origin, still no inline
+// code or eval), forbids framing and referrers (the links of the mails
+// hold tokens in their query string), and pages are not cached.
 //
 // Two-step verification is shown when the API has it (httpapi.Config.MFA;
 // GET /users/me/mfa answering 404 hides it). A login the API answers
 // LOGIN_MFA_REQUIRED shows a code form, which carries the API's mfa_token
-// in a hidden field to /login/mfa. The account page turns an authenticator
-// app on (its key shown as text to add by hand: there is no script to draw
-// a QR code), shows the recovery codes once, as it shows a new API key,
-// makes new ones and turns the app off.
+// in a hidden field to /login/mfa. A login the API answers
+// LOGIN_MFA_SETUP_REQUIRED (the site requires a second factor of a user
+// who has none; GET /login/mfa?mfa_token=…&setup=1 after a provider's
+// login) adds an authenticator app first: its key, its first code, the
+// recovery codes once, then Continue completes the login. The account
+// page turns an authenticator app on (its key shown as text to add by
+// hand: no script draws a QR code), shows the recovery codes once, as it
+// shows a new API key, makes new ones and turns the app off; it lists the
+// passkeys and removes one for the password, and says when the site
+// requires a second factor, whose last one then stays.
+//
+// Passkeys (WebAuthn) need the browser's navigator.credentials, so they
+// are the one part with a script, /pages/passkey.js, loaded where the API
+// has passkeys. It shows the forms that are hidden without it: add a
+// passkey (account page), log in with a passkey (login page), use a
+// passkey for the second step (/login/mfa). It fetches the WebAuthn
+// options from a pages route (a form POST with the CSRF token, answered
+// with JSON), asks the browser, then submits the form with the browser's
+// answer, which the pages forward to the API like any form.
 //
 // The links in the mails (/verify?token=…, /reset-password?token=…) open a
 // form holding the token in a hidden field: nothing happens on GET, as
@@ -101,7 +118,7 @@ type Config struct {
 	OAuthReturnURL string
 }
 
-// StylesheetPath is the path of the pages' only static file, relative to
+// StylesheetPath is the path of the pages' stylesheet, relative to
 // PathPrefix.
 const StylesheetPath = "/pages/app.css"
 
@@ -119,6 +136,10 @@ const (
 	LoginMFAPath = "/login/mfa"
 )
 
+// loginMFASetupPath takes the steps of a login that must add a second
+// factor before it completes; a GET goes to the login page.
+const loginMFASetupPath = "/login/mfa/setup"
+
 // Paths of the account page's two-step verification forms, relative to
 // PathPrefix; a GET of one goes back to the account page.
 const (
@@ -126,12 +147,19 @@ const (
 	totpConfirmPath   = "/account/mfa/totp/confirm"
 	totpDisablePath   = "/account/mfa/totp/disable"
 	recoveryCodesPath = "/account/mfa/recovery-codes"
+	passkeyRemovePath = "/account/mfa/passkeys/remove" // #nosec G101 -- a route path, not a credential
 )
 
 // contentSecurityPolicy allows the pages' own stylesheet and images, forms
 // posting to their own origin, and nothing else: no script runs.
 const contentSecurityPolicy = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; " +
 	"frame-ancestors 'none'; base-uri 'none'"
+
+// scriptPolicy is the policy of the pages that offer passkeys: it also
+// allows the pages' own script (the passkeys' file) and its requests to
+// their own origin. Still no inline script or style, no eval.
+const scriptPolicy = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; " +
+	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 // maxFormBytes caps a form body; the largest form holds a few fields.
 const maxFormBytes = 64 << 10
@@ -145,18 +173,19 @@ var providerName = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,62}$`)
 
 // Patterns returns the ServeMux patterns of the routes Handler(cfg)
 // serves: GET (which covers HEAD) and POST of each page, GET of the
-// stylesheet. Mount the handler on each, beside the API.
+// stylesheet and of the passkeys' script. Mount the handler on each, beside the API.
 func Patterns(cfg Config) []string {
 	pages := []string{RegisterPath, ForgotPasswordPath, ResetPasswordPath, VerifyPath}
 	if cfg.CookieBackend != "" {
-		pages = append(pages, LoginPath, LoginMFAPath, AccountPath, LogoutPath,
-			totpBeginPath, totpConfirmPath, totpDisablePath, recoveryCodesPath)
+		pages = append(pages, LoginPath, LoginMFAPath, loginMFASetupPath, AccountPath, LogoutPath,
+			totpBeginPath, totpConfirmPath, totpDisablePath, recoveryCodesPath, passkeyRemovePath,
+			passkeyBeginPath, passkeyAddPath, loginPasskeyBeginPath, loginPasskeyPath, loginMFAPasskeyPath)
 	}
 	var out []string
 	for _, p := range pages {
 		out = append(out, "GET "+p, "POST "+p)
 	}
-	return append(out, "GET "+StylesheetPath)
+	return append(out, "GET "+StylesheetPath, "GET "+scriptPath)
 }
 
 // handler serves the pages.
@@ -223,11 +252,21 @@ func Handler(cfg Config) http.Handler {
 		h.mux.HandleFunc("POST "+LoginPath, h.post(h.postLogin))
 		h.mux.HandleFunc("GET "+LoginMFAPath, h.getLoginMFA)
 		h.mux.HandleFunc("POST "+LoginMFAPath, h.post(h.postLoginMFA))
+		h.mux.HandleFunc("GET "+loginMFASetupPath, h.toLogin)
+		h.mux.HandleFunc("POST "+loginMFASetupPath, h.post(h.postLoginMFASetup))
+		for path, post := range map[string]http.HandlerFunc{
+			loginPasskeyBeginPath: h.postLoginPasskeyBegin, loginPasskeyPath: h.postLoginPasskey,
+			loginMFAPasskeyPath: h.postLoginMFAPasskey,
+		} {
+			h.mux.HandleFunc("GET "+path, h.toLogin)
+			h.mux.HandleFunc("POST "+path, h.post(post))
+		}
 		h.mux.HandleFunc("GET "+AccountPath, h.getAccount)
 		h.mux.HandleFunc("POST "+AccountPath, h.post(h.postAccount))
 		for path, post := range map[string]http.HandlerFunc{
 			totpBeginPath: h.postTOTPBegin, totpConfirmPath: h.postTOTPConfirm,
 			totpDisablePath: h.postTOTPDisable, recoveryCodesPath: h.postRecoveryCodes,
+			passkeyRemovePath: h.postPasskeyRemove, passkeyBeginPath: h.postPasskeyBegin, passkeyAddPath: h.postPasskeyAdd,
 		} {
 			h.mux.HandleFunc("GET "+path, h.toAccount)
 			h.mux.HandleFunc("POST "+path, h.post(post))
@@ -235,12 +274,8 @@ func Handler(cfg Config) http.Handler {
 		h.mux.HandleFunc("GET "+LogoutPath, h.getLogout)
 		h.mux.HandleFunc("POST "+LogoutPath, h.post(h.postLogout))
 	}
-	body, err := fs.ReadFile(assets, "assets/app.css")
-	if err != nil {
-		panic("pages: " + err.Error()) // the embedded files are broken
-	}
-	sum := sha256.Sum256(body)
-	h.mux.Handle("GET "+StylesheetPath, &static{body: body, contentType: "text/css; charset=utf-8", etag: `"` + hex.EncodeToString(sum[:16]) + `"`})
+	h.mux.Handle("GET "+StylesheetPath, newStatic("assets/app.css", "text/css; charset=utf-8"))
+	h.mux.Handle("GET "+scriptPath, newStatic("assets/passkey.js", "text/javascript; charset=utf-8"))
 	h.mux.HandleFunc("/", h.notFound)
 	return h
 }
@@ -265,6 +300,16 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (h *handler) notFound(w http.ResponseWriter, r *http.Request) {
 	h.render(w, r, http.StatusNotFound, "message", &view{Title: "Page not found",
 		Message: "There is no page at this address."})
+}
+
+// newStatic returns the handler of an embedded file.
+func newStatic(name, contentType string) *static {
+	body, err := fs.ReadFile(assets, name)
+	if err != nil {
+		panic("pages: " + err.Error()) // the embedded files are broken
+	}
+	sum := sha256.Sum256(body)
+	return &static{body: body, contentType: contentType, etag: `"` + hex.EncodeToString(sum[:16]) + `"`}
 }
 
 // static is an embedded file served as it is.

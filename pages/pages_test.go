@@ -13,13 +13,35 @@ import (
 	"github.com/gatehouse/gatehouse/pages"
 )
 
-const wantCSP = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+const (
+	wantCSP = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+	// wantScriptCSP is the policy of the pages that load the passkeys'
+	// script.
+	wantScriptCSP = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; " +
+		"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
 
 // checkHeaders checks the headers every answer carries.
 func checkHeaders(t *testing.T, h http.Header) {
 	t.Helper()
+	checkPolicy(t, h, wantCSP)
+}
+
+// checkPageHeaders checks the headers of the page p: its policy allows
+// the passkeys' script if, and only if, the page loads it.
+func checkPageHeaders(t *testing.T, p page) {
+	t.Helper()
+	csp := wantCSP
+	if strings.Contains(p.body, passkeyScript) {
+		csp = wantScriptCSP
+	}
+	checkPolicy(t, p.header, csp)
+}
+
+func checkPolicy(t *testing.T, h http.Header, csp string) {
+	t.Helper()
 	for k, want := range map[string]string{
-		"Content-Security-Policy": wantCSP,
+		"Content-Security-Policy": csp,
 		"Referrer-Policy":         "no-referrer",
 		"X-Content-Type-Options":  "nosniff",
 		"X-Frame-Options":         "DENY",
@@ -34,6 +56,15 @@ var (
 	inputID    = regexp.MustCompile(`<(?:input|select) id="([^"]+)"`)
 	inlineCode = regexp.MustCompile(`<script|<style|\sstyle=|\son[a-z]+=`)
 )
+
+// passkeyScript is the only script a page may have: the passkeys' file.
+const passkeyScript = `<script src="/pages/passkey.js" defer></script>`
+
+// inline returns the first inline script or style of a page, or a script
+// other than the passkeys' file.
+func inline(body string) string {
+	return inlineCode.FindString(strings.Replace(body, passkeyScript, "", 1))
+}
 
 func TestPagesRender(t *testing.T) {
 	t.Parallel()
@@ -50,6 +81,13 @@ func TestPagesRender(t *testing.T) {
 		{"/login", s.browser(), "Log in", []string{
 			`<label for="email">E-mail address</label>`, `autocomplete="username"`, `autocomplete="current-password"`,
 			`href="/auth/acme/authorize?redirect=true&amp;return_to=https%3A%2F%2Fauth.example%2Faccount"`, "Log in with Acme",
+			passkeyScript, `id="passkey-login" data-passkey="get"`, "Log in with a passkey",
+		}},
+		{"/login/mfa?mfa_token=ghm_x", s.browser(), "Two-step verification", []string{
+			`<input type="hidden" name="mfa_token" value="ghm_x">`, passkeyScript, `id="passkey-step" data-passkey="get"`, "Use a passkey",
+		}},
+		{"/login/mfa?mfa_token=ghm_x&setup=1", s.browser(), "Set up two-step verification", []string{
+			`<input type="hidden" name="mfa_token" value="ghm_x">`, `<input type="hidden" name="step" value="begin">`,
 		}},
 		{"/register", s.browser(), "Create an account", []string{`<label for="password-confirm">`, `autocomplete="new-password"`}},
 		{"/forgot-password", s.browser(), "Forgot your password?", []string{`action="/forgot-password"`}},
@@ -59,7 +97,8 @@ func TestPagesRender(t *testing.T) {
 			`<input type="hidden" name="token" value="tok.en-2">`, "Confirm my e-mail"}},
 		{"/verify", s.browser(), "Confirm your e-mail address", []string{"Send me a new link"}},
 		{"/logout", s.browser(), "Log out", []string{`action="/logout"`}},
-		{"/account", loggedIn, "Your account", []string{"ann@example.com", "Two-step verification", "Where you are logged in", "API keys", "Linked accounts"}},
+		{"/account", loggedIn, "Your account", []string{"ann@example.com", "Two-step verification", "Where you are logged in", "API keys", "Linked accounts",
+			passkeyScript, "<h3 id=\"passkeys-title\">Passkeys</h3>", `id="passkey-add" data-passkey="create"`}},
 	} {
 		t.Run(tc.path, func(t *testing.T) {
 			p := tc.b.get(tc.path)
@@ -70,7 +109,7 @@ func TestPagesRender(t *testing.T) {
 			if strings.Contains(p.body, "<form") && !strings.Contains(p.body, `<input type="hidden" name="csrf_token" value="`) {
 				t.Error("a form lacks the CSRF token")
 			}
-			checkHeaders(t, p.header)
+			checkPageHeaders(t, p)
 			for k, want := range map[string]string{"Cache-Control": "no-store", "Content-Type": "text/html; charset=utf-8"} {
 				if got := p.header.Get(k); got != want {
 					t.Errorf("%s = %q, want %q", k, got, want)
@@ -81,7 +120,7 @@ func TestPagesRender(t *testing.T) {
 					t.Errorf("input %q has no label", m[1])
 				}
 			}
-			if m := inlineCode.FindString(p.body); m != "" {
+			if m := inline(p.body); m != "" {
 				t.Errorf("page has a script or inline style %q", m)
 			}
 		})

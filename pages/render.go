@@ -47,6 +47,12 @@ type view struct {
 	// codes just made: each is shown this once.
 	TOTPSetup *totpSetup
 	NewCodes  *newCodes
+	// Passkeys says the API has passkeys: the page loads the passkey
+	// script, which shows the forms that use them.
+	Passkeys bool
+	// SetupStep is the step of a login that adds a second factor before
+	// it completes (setupIntro, setupApp, setupCodes); "" otherwise.
+	SetupStep string
 }
 
 // problem is one entry of the error summary.
@@ -144,6 +150,9 @@ func (h *handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 		return
 	}
 	hd := w.Header()
+	if v.Passkeys {
+		hd.Set("Content-Security-Policy", scriptPolicy)
+	}
 	hd.Set("Content-Type", "text/html; charset=utf-8")
 	hd.Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
@@ -181,6 +190,9 @@ var notices = map[string]string{
 	"key-revoked":      "The API key was revoked. Requests made with it now fail.",
 	"unlinked":         "The account was unlinked.",
 	"mfa-off":          "Two-step verification is off. Your recovery codes no longer work.",
+	"totp-removed":     "The authenticator app was removed. Logging in asks for one of your passkeys instead.",
+	"passkey-removed":  "The passkey was removed.",
+	"passkey-added":    "The passkey was added. You can use it to log in.",
 }
 
 func notice(r *http.Request) string { return notices[r.URL.Query().Get("notice")] }

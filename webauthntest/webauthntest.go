@@ -153,7 +153,7 @@ func (a *Authenticator) Create(options []byte) ([]byte, error) {
 	}
 	// attestedCredentialData: AAGUID (zero), credential id length, id, key.
 	attested := make([]byte, 16, 16+2+len(c.id)+len(cose))
-	attested = binary.BigEndian.AppendUint16(attested, uint16(len(c.id)))
+	attested = binary.BigEndian.AppendUint16(attested, uint16(len(c.id))) // #nosec G115 -- the id is 32 bytes, made above
 	attested = append(attested, c.id...)
 	attested = append(attested, cose...)
 	authData := a.authenticatorData(rpID, flagAT, 0, attested)
