@@ -532,6 +532,8 @@ func (a *api) schemas() map[string]any {
 		})),
 		"PasskeyCreate": objectSchema([]string{"state", "credential"}, schema{"state": str, "name": str,
 			"credential": schema{"type": "object", "description": "The PublicKeyCredential of navigator.credentials.create, as JSON"}}),
+		"SetupPasskey": objectSchema([]string{"mfa_token", "state", "credential"}, schema{"mfa_token": str, "state": str, "name": str,
+			"credential": schema{"type": "object", "description": "The PublicKeyCredential of navigator.credentials.create, as JSON"}}),
 		"PasskeyLogin": objectSchema([]string{"state", "credential"}, schema{"state": str,
 			"credential": schema{"type": "object", "description": "The PublicKeyCredential of navigator.credentials.get, as JSON"}}),
 		"Passkey":        passkeySchema(false),

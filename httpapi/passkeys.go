@@ -473,3 +473,82 @@ func (a *api) putMFAPolicy(w http.ResponseWriter, r *http.Request) {
 	a.record(r, e)
 	writeJSON(w, http.StatusOK, mfaPolicyJSON{Required: who})
 }
+
+// beginSetupPasskey answers POST /auth/NAME/mfa/passkeys/begin
+// {"mfa_token"}: during a login answered LOGIN_MFA_SETUP_REQUIRED, the
+// options and state of adding a passkey as the user's first factor.
+func (a *api) beginSetupPasskey(name string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		token, ok := a.readMFAToken(w, r, name)
+		if !ok {
+			return
+		}
+		ctx := r.Context()
+		pending, err := a.MFA.Pending(ctx, token)
+		var u *gatehouse.User
+		if err == nil {
+			u, err = a.pendingUser(r, pending, name)
+		}
+		var c mfa.Ceremony
+		if err == nil {
+			c, err = a.MFA.BeginSetupPasskey(ctx, token, u)
+		}
+		if err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, ceremonyJSON(c))
+	}
+}
+
+// addSetupPasskey answers POST /auth/NAME/mfa/passkeys
+// {"mfa_token","state","credential","name"}: the passkey is added and the
+// answer holds it with the recovery codes; POST /auth/NAME/mfa with the
+// mfa_token alone then completes the login.
+func (a *api) addSetupPasskey(name string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		b, _ := a.Authenticator.Backend(name)
+		if err := a.Authenticator.CheckCrossOrigin(r, b); err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+		d, ok := a.readDecoder(w, r)
+		if !ok {
+			return
+		}
+		token, _ := d.str("mfa_token", true)
+		state, _ := d.str("state", true)
+		cred, _ := d.rawObject("credential", true)
+		keyName, _ := d.str("name", false)
+		if utf8.RuneCountInString(keyName) > mfa.MaxPasskeyName {
+			d.fail("string_too_long", fmt.Sprintf("String should have at most %d characters", mfa.MaxPasskeyName), keyName, "name")
+		}
+		if !a.done(w, r, d) {
+			return
+		}
+		ctx := r.Context()
+		pending, err := a.MFA.Pending(ctx, token)
+		var u *gatehouse.User
+		if err == nil {
+			u, err = a.pendingUser(r, pending, name)
+		}
+		if err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+		p, codes, err := a.MFA.FinishSetupPasskey(ctx, token, u, state, keyName, cred)
+		if err != nil {
+			if gatehouse.ErrorCode(err) == gatehouse.CodeMFABadPasskey {
+				a.record(r, failedEvent(gatehouse.AuditMFAEnabled, u.ID, err, "factor", "passkey"))
+			}
+			a.writeError(w, r, err)
+			return
+		}
+		a.record(r, succeededEvent(gatehouse.AuditMFAEnabled, u.ID, "factor", "passkey", "passkey_id", p.ID.String(), "at", "login"))
+		out := struct {
+			passkeyJSON
+			RecoveryCodes []string `json:"recovery_codes,omitempty"`
+		}{toPasskeyJSON(*p), codes}
+		writeJSON(w, http.StatusCreated, out)
+	}
+}

@@ -331,12 +331,47 @@ func TestMFARequired(t *testing.T) {
 			t.Errorf("remove the app: %d %s", res.status, res.body)
 		}
 
+		// A passkey instead of the app: the same login, its answer the
+		// proof; the recovery codes come with it.
+		s.user("pam@example.com", false, true, true)
+		if res := s.json(http.MethodPut, "/mfa/policy", `{"required":"everyone"}`, admin); res.status != 200 {
+			t.Fatalf("PUT /mfa/policy: %d %s", res.status, res.body)
+		}
+		res = s.form("/auth/jwt/login", url.Values{"username": {"pam@example.com"}, "password": {"password123"}})
+		mt, _ = res.json(t)["mfa_token"].(string)
+		if res.status != 401 || mt == "" {
+			t.Fatalf("login: %d %s", res.status, res.body)
+		}
+		tokenOnly = body(t, map[string]any{"mfa_token": mt})
+		c := readCeremony(t, "begin setup passkey", s.json(http.MethodPost, "/auth/jwt/mfa/passkeys/begin", tokenOnly, ""))
+		pamKey := webauthntest.New(passkeyOrigin)
+		cred, err := pamKey.Create(c.Options)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantDetail(t, "setup passkey of another login", s.json(http.MethodPost, "/auth/jwt/mfa/passkeys",
+			body(t, map[string]any{"mfa_token": "ghm_nope", "state": c.State, "credential": json.RawMessage(cred)}), ""), 400, "MFA_BAD_TOKEN")
+		res = s.json(http.MethodPost, "/auth/jwt/mfa/passkeys", body(t, map[string]any{"mfa_token": mt, "state": c.State, "credential": json.RawMessage(cred), "name": "phone"}), "")
+		if res.status != 201 || !strings.Contains(res.body, `"name":"phone"`) || !strings.Contains(res.body, `"recovery_codes":[`) {
+			t.Fatalf("setup passkey: %d %s", res.status, res.body)
+		}
+		wantDetail(t, "a second setup passkey", s.json(http.MethodPost, "/auth/jwt/mfa/passkeys/begin", tokenOnly, ""), 400, "MFA_TOTP_ALREADY_ENABLED")
+		if res := s.json(http.MethodPost, "/auth/jwt/mfa", tokenOnly, ""); res.status != 200 {
+			t.Fatalf("completing after the passkey was added: %d %s", res.status, res.body)
+		}
+		if res, _, _ := passkeyLogin(t, s, pamKey, "jwt"); res.status != 200 {
+			t.Errorf("a login with the passkey added at setup: %d %s", res.status, res.body)
+		}
+		if res := s.json(http.MethodPut, "/mfa/policy", `{"required":"nobody"}`, admin); res.status != 200 {
+			t.Fatalf("PUT /mfa/policy: %d %s", res.status, res.body)
+		}
+
 		events, _, err := s.stack.audit.ListAuditEvents(context.Background(), gatehouse.AuditFilter{Event: gatehouse.AuditMFARequiredChanged})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(events) != 3 || events[0].UserID != mustID(t, adminID) {
-			t.Errorf("%d mfa.required_changed events (%+v), want 3 by the superuser", len(events), events)
+		if len(events) != 5 || events[0].UserID != mustID(t, adminID) {
+			t.Errorf("%d mfa.required_changed events (%+v), want 5 by the superuser", len(events), events)
 		}
 	})
 }

@@ -100,6 +100,24 @@ func (a *api) routes() []route {
 					replies:     []reply{{status: http.StatusOK, description: "The WebAuthn options", media: mediaJSON, schema: ref("PasskeyCeremony")}},
 					errs:        []gatehouse.Code{gatehouse.CodeMFABadToken, gatehouse.CodeMFAPasskeyNotEnabled, gatehouse.CodeForbidden},
 				})
+				add(http.MethodPost, prefix+"/mfa/passkeys/begin", a.beginSetupPasskey(b.Name), &operation{
+					id: "auth_" + b.Name + "_mfa_passkeys_begin", summary: "Log in with " + b.Name + ": add a passkey", tag: tagAuth,
+					description: "During a login answered 401 LOGIN_MFA_SETUP_REQUIRED: the options for navigator.credentials.create " +
+						"and the state to send back with its answer to POST " + prefix + "/mfa/passkeys.",
+					body:    jsonBody("MFAToken"),
+					replies: []reply{{status: http.StatusOK, description: "The WebAuthn options and state", media: mediaJSON, schema: ref("PasskeyCeremony")}},
+					errs:    []gatehouse.Code{gatehouse.CodeMFABadToken, gatehouse.CodeMFATOTPAlreadyEnabled, gatehouse.CodeForbidden},
+				})
+				add(http.MethodPost, prefix+"/mfa/passkeys", a.addSetupPasskey(b.Name), &operation{
+					id: "auth_" + b.Name + "_mfa_passkeys", summary: "Log in with " + b.Name + ": add a passkey, its answer", tag: tagAuth,
+					description: "The passkey becomes the user's first second factor; the answer holds the recovery codes, and POST " + prefix +
+						"/mfa with the mfa_token alone then completes the login.",
+					body: jsonBody("SetupPasskey"),
+					replies: []reply{{status: http.StatusCreated, description: "The passkey and the recovery codes, shown this once",
+						media: mediaJSON, schema: ref("PasskeyCreated")}},
+					errs: []gatehouse.Code{gatehouse.CodeMFABadToken, gatehouse.CodeMFABadPasskey, gatehouse.CodeMFATOTPAlreadyEnabled,
+						gatehouse.CodeForbidden},
+				})
 				add(http.MethodPost, prefix+"/passkey/begin", a.beginPasskeyLogin(b.Name), &operation{
 					id: "auth_" + b.Name + "_passkey_begin", summary: "Log in with " + b.Name + " and a passkey alone", tag: tagAuth,
 					description: "The options for navigator.credentials.get (no user named: the browser offers its passkeys for this site) " +

@@ -98,14 +98,7 @@ func (s *Service) MayRemove(ctx context.Context, u *gatehouse.User, totp bool) e
 // (LOGIN_MFA_SETUP_REQUIRED): as BeginTOTP, for a user who has no second
 // factor yet.
 func (s *Service) BeginTOTPStep(ctx context.Context, token string, u *gatehouse.User) (Enrolment, error) {
-	c, err := s.Pending(ctx, token)
-	if err != nil {
-		return Enrolment{}, err
-	}
-	if c.UserID != u.ID {
-		return Enrolment{}, &gatehouse.Error{Code: gatehouse.CodeMFABadToken}
-	}
-	if err := s.noFactorYet(ctx, u.ID); err != nil {
+	if _, err := s.setupChallenge(ctx, token, u); err != nil {
 		return Enrolment{}, err
 	}
 	return s.BeginTOTP(ctx, u)
@@ -145,4 +138,57 @@ func (s *Service) noFactorYet(ctx context.Context, userID gatehouse.ID) error {
 		return &gatehouse.Error{Code: gatehouse.CodeMFATOTPAlreadyEnabled}
 	}
 	return nil
+}
+
+// BeginSetupPasskey begins adding a passkey during the login of an
+// mfa_token given to u, who must set up a second factor: as BeginPasskey,
+// for a user who has no second factor yet.
+func (s *Service) BeginSetupPasskey(ctx context.Context, token string, u *gatehouse.User) (Ceremony, error) {
+	if err := s.needPasskeys(); err != nil {
+		return Ceremony{}, err
+	}
+	if _, err := s.setupChallenge(ctx, token, u); err != nil {
+		return Ceremony{}, err
+	}
+	return s.BeginPasskey(ctx, u)
+}
+
+// FinishSetupPasskey adds the passkey of BeginSetupPasskey's ceremony, as
+// FinishPasskey does, and returns it with the user's recovery codes. The
+// login then completes with Complete and no code: the passkey's answer
+// proved the factor.
+func (s *Service) FinishSetupPasskey(ctx context.Context, token string, u *gatehouse.User, state, name string, response []byte) (*gatehouse.Passkey, []string, error) {
+	if err := s.needPasskeys(); err != nil {
+		return nil, nil, err
+	}
+	c, err := s.setupChallenge(ctx, token, u)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, codes, err := s.FinishPasskey(ctx, u, state, name, response)
+	if err != nil {
+		return nil, nil, err
+	}
+	st := s.challengeState(c)
+	st.Enrolled = true
+	if err := s.saveChallengeState(ctx, c, st); err != nil {
+		return nil, nil, err
+	}
+	return p, codes, nil
+}
+
+// setupChallenge returns the live challenge of token if it is u's and u
+// has no second factor yet.
+func (s *Service) setupChallenge(ctx context.Context, token string, u *gatehouse.User) (*gatehouse.MFAChallenge, error) {
+	c, err := s.Pending(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	if c.UserID != u.ID {
+		return nil, &gatehouse.Error{Code: gatehouse.CodeMFABadToken}
+	}
+	if err := s.noFactorYet(ctx, u.ID); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
