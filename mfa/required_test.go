@@ -313,3 +313,51 @@ func TestTOTPStepExpired(t *testing.T) {
 	_, err = e.s.BeginTOTPStep(ctx, token, e.ann)
 	wantCode(t, "BeginTOTPStep after the TTL", err, gatehouse.CodeMFABadToken)
 }
+
+// TestSetupPasskey adds a passkey as the first factor during a login:
+// only the token's user, only without a factor, and the login then
+// completes with no code, once.
+func TestSetupPasskey(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newEnv(t)
+	token, err := e.s.Challenge(ctx, e.ann.ID, "jwt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.s.BeginSetupPasskey(ctx, token, e.bob)
+	wantCode(t, "BeginSetupPasskey with another user's token", err, gatehouse.CodeMFABadToken)
+	_, err = e.s.Complete(ctx, token, "")
+	wantCode(t, "Complete before a factor was added", err, gatehouse.CodeMFATOTPNotEnabled)
+
+	a := webauthntest.New(rpOrigin)
+	c, err := e.s.BeginSetupPasskey(ctx, token, e.ann)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, err := a.Create(c.Options)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = e.s.FinishSetupPasskey(ctx, token, e.bob, c.State, "", answer)
+	wantCode(t, "FinishSetupPasskey for another user", err, gatehouse.CodeMFABadToken)
+	p, codes, err := e.s.FinishSetupPasskey(ctx, token, e.ann, c.State, "phone", answer)
+	if err != nil || p.Name != "phone" || len(codes) != mfa.DefaultRecoveryCodes {
+		t.Fatalf("FinishSetupPasskey: %+v, %d codes, %v", p, len(codes), err)
+	}
+	_, err = e.s.BeginSetupPasskey(ctx, token, e.ann)
+	wantCode(t, "BeginSetupPasskey with a factor", err, gatehouse.CodeMFATOTPAlreadyEnabled)
+	if got, err := e.s.Complete(ctx, token, ""); err != nil || got.UserID != e.ann.ID {
+		t.Fatalf("Complete after the passkey: %+v, %v", got, err)
+	}
+	_, err = e.s.Complete(ctx, token, "")
+	wantCode(t, "Complete again", err, gatehouse.CodeMFABadToken)
+
+	off := newEnv(t, withoutPasskeys)
+	tok2, err := off.s.Challenge(ctx, off.ann.ID, "jwt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = off.s.BeginSetupPasskey(ctx, tok2, off.ann)
+	wantCode(t, "BeginSetupPasskey without passkeys", err, gatehouse.CodeMFAPasskeyNotEnabled)
+}
