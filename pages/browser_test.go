@@ -13,6 +13,7 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
+	"github.com/gatehouse/gatehouse"
 )
 
 // recordViolations runs in each page before its own script and keeps the
@@ -108,8 +109,10 @@ func chromium(t *testing.T, path, prelude string) (context.Context, webauthn.Aut
 
 // TestPasskeysInBrowser runs passkey.js in a real Chromium, whose virtual
 // authenticator makes and uses the passkey: added on the account page,
-// then logging in alone, then as the second step after the password. It
-// runs with the browser's JSON helpers, and without them.
+// then logging in alone, then as the second step after the password; then
+// a user who must add a second factor adds a passkey on the setup page of
+// the login, in place of an app. It runs with the browser's JSON helpers,
+// and without them.
 func TestPasskeysInBrowser(t *testing.T) {
 	path := os.Getenv("GATEHOUSE_TEST_CHROMIUM")
 	if path == "" {
@@ -219,6 +222,47 @@ func TestPasskeysInBrowser(t *testing.T) {
 				chromedp.WaitVisible(chromedp.CSS(`#passkey-login [data-passkey-error]`)))
 			if got := text(`#passkey-login [data-passkey-error]`); !strings.HasPrefix(got, "No passkey was used") {
 				t.Errorf("without a passkey, the login page says %q", got)
+			}
+
+			// A user who must set up a second factor adds a passkey in place
+			// of an app, on the setup page of the login.
+			s.register("jay@example.com")
+			s.require(gatehouse.MFARequiredEveryone)
+			step("log in as a user who must add a second factor",
+				chromedp.Navigate(s.URL+"/login"),
+				chromedp.WaitVisible(chromedp.ID("passkey-login")),
+				chromedp.SendKeys(chromedp.ID("email"), "jay@example.com"),
+				chromedp.SendKeys(chromedp.ID("password"), pw),
+				chromedp.Click(chromedp.CSS(`form[action="/login"] button[type=submit]`)),
+				chromedp.WaitVisible(chromedp.ID("setup-passkey")))
+			if got := text("h1"); got != "Set up two-step verification" {
+				t.Errorf("after the password, the page is %q", got)
+			}
+			wantLocation("/login")
+			step("add a passkey in place of an app",
+				chromedp.SendKeys(chromedp.ID("passkey-name"), "Setup key"),
+				chromedp.Click(chromedp.CSS(`#setup-passkey button[type=submit]`)),
+				chromedp.WaitVisible(chromedp.ID("new-codes-title")))
+			if got := text("#new-codes-title"); got != "Your passkey was added: save your recovery codes" {
+				t.Errorf("after adding a passkey the setup page says %q", got)
+			}
+			codes, err = chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("ul.codes li").length`))
+			if err != nil || codes != 10 {
+				t.Errorf("%d recovery codes shown (%v), want 10", codes, err)
+			}
+			creds, err = chromedp.Call(ctx, webauthn.GetCredentials, webauthn.GetCredentialsParams{AuthenticatorID: auth})
+			if err != nil || len(creds.Credentials) != 1 {
+				t.Fatalf("the authenticator holds %v (%v), want jay's passkey", creds.Credentials, err)
+			}
+			step("continue",
+				chromedp.Click(chromedp.CSS(`form[action="/login/mfa/setup"] button[type=submit]`)),
+				chromedp.WaitVisible(chromedp.ID("account-email")))
+			if got := text("#account-email"); got != "jay@example.com" {
+				t.Errorf("logged in as %q", got)
+			}
+			wantLocation("/account")
+			if got := text("#passkeys-title + p + table tbody td"); got != "Setup key" {
+				t.Errorf("the passkey listed is %q, want “Setup key”", got)
 			}
 
 			violations, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`window.__violations`))

@@ -33,7 +33,8 @@
 // LOGIN_MFA_SETUP_REQUIRED (the site requires a second factor of a user
 // who has none; GET /login/mfa?mfa_token=…&setup=1 after a provider's
 // login) adds an authenticator app first: its key, its first code, the
-// recovery codes once, then Continue completes the login. The account
+// recovery codes once, then Continue completes the login; where the API
+// has passkeys, a passkey may be added instead of the app. The account
 // page turns an authenticator app on (its key shown as text to add by
 // hand: no script draws a QR code), shows the recovery codes once, as it
 // shows a new API key, makes new ones and turns the app off; it lists the
@@ -43,9 +44,10 @@
 // Passkeys (WebAuthn) need the browser's navigator.credentials, so they
 // are the one part with a script, /pages/passkey.js, loaded where the API
 // has passkeys. It shows the forms that are hidden without it: add a
-// passkey (account page), log in with a passkey (login page), use a
-// passkey for the second step (/login/mfa). It fetches the WebAuthn
-// options from a pages route (a form POST with the CSRF token, answered
+// passkey (account page, or the setup of a login's second factor), log
+// in with a passkey (login page), use a passkey for the second step
+// (/login/mfa). It fetches the WebAuthn options from a pages route (a
+// form POST with the CSRF token, and the mfa_token of a login, answered
 // with JSON), asks the browser, then submits the form with the browser's
 // answer, which the pages forward to the API like any form.
 //
@@ -179,7 +181,8 @@ func Patterns(cfg Config) []string {
 	if cfg.CookieBackend != "" {
 		pages = append(pages, LoginPath, LoginMFAPath, loginMFASetupPath, AccountPath, LogoutPath,
 			totpBeginPath, totpConfirmPath, totpDisablePath, recoveryCodesPath, passkeyRemovePath,
-			passkeyBeginPath, passkeyAddPath, loginPasskeyBeginPath, loginPasskeyPath, loginMFAPasskeyPath)
+			passkeyBeginPath, passkeyAddPath, loginPasskeyBeginPath, loginPasskeyPath, loginMFAPasskeyPath,
+			loginSetupPasskeyBeginPath)
 	}
 	var out []string
 	for _, p := range pages {
@@ -256,7 +259,7 @@ func Handler(cfg Config) http.Handler {
 		h.mux.HandleFunc("POST "+loginMFASetupPath, h.post(h.postLoginMFASetup))
 		for path, post := range map[string]http.HandlerFunc{
 			loginPasskeyBeginPath: h.postLoginPasskeyBegin, loginPasskeyPath: h.postLoginPasskey,
-			loginMFAPasskeyPath: h.postLoginMFAPasskey,
+			loginMFAPasskeyPath: h.postLoginMFAPasskey, loginSetupPasskeyBeginPath: h.postLoginSetupPasskeyBegin,
 		} {
 			h.mux.HandleFunc("GET "+path, h.toLogin)
 			h.mux.HandleFunc("POST "+path, h.post(post))

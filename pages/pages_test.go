@@ -88,6 +88,7 @@ func TestPagesRender(t *testing.T) {
 		}},
 		{"/login/mfa?mfa_token=ghm_x&setup=1", s.browser(), "Set up two-step verification", []string{
 			`<input type="hidden" name="mfa_token" value="ghm_x">`, `<input type="hidden" name="step" value="begin">`,
+			passkeyScript, `id="setup-passkey" data-passkey="create"`, "Add a passkey instead",
 		}},
 		{"/register", s.browser(), "Create an account", []string{`<label for="password-confirm">`, `autocomplete="new-password"`}},
 		{"/forgot-password", s.browser(), "Forgot your password?", []string{`action="/forgot-password"`}},

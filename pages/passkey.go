@@ -86,6 +86,10 @@ const (
 	loginPasskeyBeginPath = "/login/passkey/begin"        // #nosec G101 -- a route path, not a credential
 	loginPasskeyPath      = "/login/passkey"              // #nosec G101 -- a route path, not a credential
 	loginMFAPasskeyPath   = "/login/mfa/passkey"          // #nosec G101 -- a route path, not a credential
+	// loginSetupPasskeyBeginPath begins a passkey in place of an app in the
+	// setup of a login's second factor; its answer goes to
+	// loginMFASetupPath, as the step "passkey".
+	loginSetupPasskeyBeginPath = "/login/mfa/setup/passkey/begin" // #nosec G101 -- a route path, not a credential
 )
 
 // maxPasskeyName is the API's longest passkey name (mfa.MaxPasskeyName),
@@ -247,6 +251,18 @@ func (h *handler) postLoginPasskey(w http.ResponseWriter, r *http.Request) {
 // of the login's user. The answer goes to LoginMFAPath, as a code does.
 func (h *handler) postLoginMFAPasskey(w http.ResponseWriter, r *http.Request) {
 	res := h.client(w, r).call(http.MethodPost, "/auth/"+h.cfg.CookieBackend+"/mfa/passkey",
+		map[string]string{"mfa_token": r.PostForm.Get("mfa_token")})
+	ceremonyAnswer(w, res)
+}
+
+// --- a passkey as the first factor of a login that must add one
+
+// postLoginSetupPasskeyBegin answers the script of the setup page's
+// passkey form with the options of navigator.credentials.create, for the
+// user of the login's mfa_token (a form field, never in the address). The
+// answer goes to loginMFASetupPath, as the step "passkey".
+func (h *handler) postLoginSetupPasskeyBegin(w http.ResponseWriter, r *http.Request) {
+	res := h.client(w, r).call(http.MethodPost, "/auth/"+h.cfg.CookieBackend+"/mfa/passkeys/begin",
 		map[string]string{"mfa_token": r.PostForm.Get("mfa_token")})
 	ceremonyAnswer(w, res)
 }

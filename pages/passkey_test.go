@@ -438,7 +438,7 @@ func TestPasskeysOff(t *testing.T) {
 	s := newSite(t, options{sessions: true})
 	s.register("gus@example.com")
 	b := s.browser()
-	for _, path := range []string{"/login", "/login/mfa?mfa_token=ghm_x"} {
+	for _, path := range []string{"/login", "/login/mfa?mfa_token=ghm_x", "/login/mfa?mfa_token=ghm_x&setup=1"} {
 		p := b.get(path)
 		wantPage(t, p, http.StatusOK, "<h1>")
 		if strings.Contains(p.body, "<script") || strings.Contains(p.body, "data-passkey") {

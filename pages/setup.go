@@ -1,6 +1,7 @@
 package pages
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 )
@@ -11,6 +12,12 @@ import (
 // its first code, shows the recovery codes once, and its Continue button
 // completes the login with the mfa_token alone. Every step is a POST to
 // loginMFASetupPath carrying the mfa_token, named by its step field.
+//
+// Where the API has passkeys, the page also offers a passkey instead of
+// the app (a form the passkey script shows): the script fetches the
+// options from loginSetupPasskeyBeginPath with the mfa_token, and posts
+// the browser's answer as the step "passkey"; the recovery codes and
+// Continue follow, as after the app.
 
 // Steps of the setup, as the view's SetupStep.
 const (
@@ -46,8 +53,13 @@ func mfaStep(res *result) (token string, setup, ok bool) {
 func (h *handler) setupView(w http.ResponseWriter, r *http.Request, token, next, step string) *view {
 	v := h.newView(w, r, "Set up two-step verification",
 		&field{ID: "totp-code", Name: "code", Label: "Code from your app", Type: "text", Autocomplete: "one-time-code",
-			Required: true, Verbatim: true, Hint: "The 6 digits the app shows now for this account."})
+			Required: true, Verbatim: true, Hint: "The 6 digits the app shows now for this account."},
+		&field{ID: "passkey-name", Name: "name", Label: "Name of the passkey", Type: "text", Autocomplete: "off",
+			Hint: "Optional. Say which device or key holds it, for example “work laptop”."})
 	v.MFAToken, v.Next, v.SetupStep = token, next, step
+	if step != setupCodes {
+		v.Passkeys = h.passkeysOn(h.client(w, r))
+	}
 	return v
 }
 
@@ -57,7 +69,7 @@ func (h *handler) setupView(w http.ResponseWriter, r *http.Request, token, next,
 func (h *handler) setupBegin(w http.ResponseWriter, r *http.Request, c *client, token, next string) {
 	res := c.call(http.MethodPost, "/auth/"+h.cfg.CookieBackend+"/mfa/totp", map[string]string{"mfa_token": token})
 	if !res.ok() {
-		h.setupFailed(w, r, token, next, readError(res))
+		h.setupFailed(w, r, token, next, readError(res), enterCode)
 		return
 	}
 	var e struct {
@@ -78,13 +90,14 @@ func (h *handler) setupBegin(w http.ResponseWriter, r *http.Request, c *client, 
 	h.render(w, r, http.StatusOK, "login-mfa", v)
 }
 
-// setupFailed shows what an API error of a setup step leaves: the app is
-// on already (turned on meanwhile, or the page sent twice), so the login
-// asks for its code; or the login cannot go on and starts again.
-func (h *handler) setupFailed(w http.ResponseWriter, r *http.Request, token, next string, e *apiError) {
+// setupFailed shows what an API error of a setup step leaves: a second
+// factor is on already (added meanwhile, or the page sent twice), so the
+// login asks for it, as then says; or the login cannot go on and starts
+// again.
+func (h *handler) setupFailed(w http.ResponseWriter, r *http.Request, token, next string, e *apiError, then string) {
 	if e.code == "MFA_TOTP_ALREADY_ENABLED" {
 		v := h.loginMFAView(w, r, token, next)
-		v.fail("", e.message()+" Enter a code from your authenticator app to log in.")
+		v.fail("", e.message()+" "+then)
 		h.render(w, r, e.status, "login-mfa", v)
 		return
 	}
@@ -110,6 +123,8 @@ func (h *handler) postLoginMFASetup(w http.ResponseWriter, r *http.Request) {
 		h.setupBegin(w, r, c, token, next)
 	case "confirm":
 		h.setupConfirm(w, r, c, token, next)
+	case "passkey":
+		h.setupPasskey(w, r, c, token, next)
 	case "finish":
 		res := c.call(http.MethodPost, "/auth/"+h.cfg.CookieBackend+"/mfa", map[string]string{"mfa_token": token})
 		if res.ok() {
@@ -118,9 +133,13 @@ func (h *handler) postLoginMFASetup(w http.ResponseWriter, r *http.Request) {
 		}
 		e := readError(res)
 		if _, badToken := e.fields["mfa_token"]; e.fields != nil && !badToken {
-			// No app was added to this login yet (a code is due).
+			// No factor was added to this login yet (a code is due).
 			v := h.setupView(w, r, token, next, setupIntro)
-			v.fail("", "Add an authenticator app before you go on.")
+			if v.Passkeys {
+				v.fail("", "Add an authenticator app or a passkey before you go on.")
+			} else {
+				v.fail("", "Add an authenticator app before you go on.")
+			}
 			h.render(w, r, res.status, "login-mfa", v)
 			return
 		}
@@ -160,7 +179,8 @@ func (h *handler) setupConfirm(w http.ResponseWriter, r *http.Request, c *client
 			body.Codes = nil
 			v.fail("", somethingWrong)
 		}
-		v.SetupStep, v.TOTPSetup = setupCodes, nil
+		// The codes page offers no passkey: it needs no script.
+		v.SetupStep, v.TOTPSetup, v.Passkeys = setupCodes, nil, false
 		v.NewCodes = &newCodes{Codes: body.Codes}
 		// The page holds the codes; like every page it is not cached.
 		h.render(w, r, http.StatusOK, "login-mfa", v)
@@ -174,8 +194,73 @@ func (h *handler) setupConfirm(w http.ResponseWriter, r *http.Request, c *client
 	case e.fields != nil && !badToken:
 		v.fail("totp-code", enter)
 	default:
-		h.setupFailed(w, r, token, next, e)
+		h.setupFailed(w, r, token, next, e, enterCode)
 		return
+	}
+	h.render(w, r, res.status, "login-mfa", v)
+}
+
+// What setupFailed says a login with a factor on already asks for.
+const (
+	enterCode  = "Enter a code from your authenticator app to log in."
+	usePasskey = "Use your passkey, or a code from your authenticator app, to log in."
+)
+
+// setupPasskey adds the passkey the browser made (the passkey script's
+// form), in place of an app, then shows the recovery codes, the only
+// time they are shown, and the button that completes the login. A passkey
+// the API refuses leaves the setup page as it was, with the app's key if
+// it showed it; a login that cannot go on starts again.
+func (h *handler) setupPasskey(w http.ResponseWriter, r *http.Request, c *client, token, next string) {
+	f := r.PostForm
+	v := h.setupView(w, r, token, next, setupIntro)
+	if v.TOTPSetup = newTOTPSetup(f.Get("secret"), f.Get("otpauth_uri")); v.TOTPSetup != nil {
+		v.SetupStep = setupApp
+	}
+	name := strings.TrimSpace(f.Get("name"))
+	v.F["passkey-name"].Value = name
+	// Without its state, the API would take the answer for an expired
+	// login (MFA_BAD_TOKEN), which this one need not be.
+	cred, ok := credential(f)
+	state := f.Get("state")
+	if !ok || state == "" {
+		v.fail("", "The passkey was not added: your browser sent no answer. Try again, in a browser that has passkeys.")
+		h.render(w, r, http.StatusUnprocessableEntity, "login-mfa", v)
+		return
+	}
+	res := c.call(http.MethodPost, "/auth/"+h.cfg.CookieBackend+"/mfa/passkeys",
+		map[string]any{"mfa_token": token, "state": state, "credential": cred, "name": name})
+	if res.ok() {
+		var added struct {
+			Codes []string `json:"recovery_codes"`
+		}
+		if res.decode(&added) != nil || len(added.Codes) == 0 {
+			// The passkey is on; Continue still completes the login.
+			added.Codes = nil
+			v.fail("", somethingWrong)
+		}
+		v.SetupStep, v.TOTPSetup, v.Passkeys = setupCodes, nil, false
+		v.F["passkey-name"].Value = ""
+		v.NewCodes = &newCodes{Passkey: true, Codes: added.Codes}
+		// The page holds the codes; like every page it is not cached.
+		h.render(w, r, http.StatusCreated, "login-mfa", v)
+		return
+	}
+	e := readError(res)
+	_, badToken := e.fields["mfa_token"]
+	_, badName := e.fields["name"]
+	switch {
+	case e.code == "MFA_BAD_TOKEN" || e.code == "MFA_TOTP_ALREADY_ENABLED" || badToken:
+		h.setupFailed(w, r, token, next, e, usePasskey)
+		return
+	case e.code == "MFA_BAD_PASSKEY":
+		v.fail("", notAdded["MFA_BAD_PASSKEY"])
+	case badName:
+		v.fail("passkey-name", fmt.Sprintf("Enter a name of at most %d characters.", maxPasskeyName))
+	case e.fields != nil: // an answer that is not one
+		v.fail("", notAdded["MFA_BAD_PASSKEY"])
+	default:
+		v.failAPI(e)
 	}
 	h.render(w, r, res.status, "login-mfa", v)
 }

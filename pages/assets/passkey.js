@@ -4,7 +4,8 @@
 // Where the browser has passkeys (WebAuthn), this script shows the forms
 // marked data-passkey, which are hidden otherwise, and drives them:
 //
-//   data-passkey="create"  add a passkey (the account page)
+//   data-passkey="create"  add a passkey (the account page, or a login's
+//                          setup of its second factor, in place of an app)
 //   data-passkey="get"     log in with one, alone or as a second step
 //
 // On submit it posts the form's CSRF token (and mfa_token, if any) to the
