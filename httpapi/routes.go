@@ -299,6 +299,10 @@ func (a *api) routes() []route {
 				id: "mfa_passkey_add", summary: "Add a passkey: its answer", tag: tagUsers, access: accessUser, body: jsonBody("PasskeyCreate"),
 				replies: []reply{passkey}, errs: []gatehouse.Code{gatehouse.CodeMFABadToken, gatehouse.CodeMFABadPasskey},
 			})
+		}
+		// Passkeys kept while the ceremonies are off still count, so they can
+		// still go.
+		if a.MFA.PasskeysStored() {
 			add(http.MethodDelete, "/users/me/mfa/passkeys/{id}", a.removePasskey, &operation{
 				id: "mfa_passkey_remove", summary: "Remove a passkey", tag: tagUsers, access: accessUser, body: jsonBody("MFADisable"),
 				description: "With a fresh code (or a recovery code) or the password. The recovery codes go with the last second factor.",

@@ -72,7 +72,11 @@ type Config struct {
 	Now               func() time.Time // default time.Now
 
 	// Passkeys turns passkeys on, with Nonces, RPID and RPOrigins: users
-	// may add passkeys as second factors, and log in with one alone.
+	// may add passkeys as second factors, and log in with one alone. With
+	// the store but no RPID, the ceremonies are off, yet the passkeys users
+	// have still count as second factors (a recovery code stands in for
+	// them) and may be listed and removed: turning passkeys off must not
+	// leave their users with a password alone.
 	Passkeys gatehouse.PasskeyStore
 	// Nonces makes the sealed state of a passkey ceremony single use.
 	Nonces gatehouse.NonceStore
@@ -117,7 +121,7 @@ func New(cfg Config) (*Service, error) {
 		cfg.Now = time.Now
 	}
 	s := &Service{cfg: cfg}
-	if cfg.Passkeys != nil {
+	if cfg.Passkeys != nil && (cfg.RPID != "" || len(cfg.RPOrigins) > 0 || cfg.Nonces != nil) {
 		if cfg.Nonces == nil || cfg.RPID == "" || len(cfg.RPOrigins) == 0 {
 			return nil, errors.New("mfa: passkeys need Nonces, RPID and RPOrigins")
 		}
@@ -205,7 +209,7 @@ func (s *Service) factors(ctx context.Context, userID gatehouse.ID) (Status, err
 	default:
 		return Status{}, err
 	}
-	if s.webauthn != nil {
+	if s.cfg.Passkeys != nil {
 		keys, err := s.cfg.Passkeys.ListPasskeys(ctx, userID)
 		if err != nil {
 			return Status{}, err

@@ -200,9 +200,13 @@ func (s *Service) FinishPasskey(ctx context.Context, u *gatehouse.User, state, n
 	return p, codes, nil
 }
 
+// PasskeysStored reports whether s keeps passkeys (Config.Passkeys), with
+// the ceremonies on or not: they may then be listed and removed.
+func (s *Service) PasskeysStored() bool { return s.cfg.Passkeys != nil }
+
 // Passkeys returns the user's passkeys, oldest first.
 func (s *Service) Passkeys(ctx context.Context, userID gatehouse.ID) ([]gatehouse.Passkey, error) {
-	if s.webauthn == nil {
+	if s.cfg.Passkeys == nil {
 		return []gatehouse.Passkey{}, nil
 	}
 	return s.cfg.Passkeys.ListPasskeys(ctx, userID)
@@ -212,8 +216,8 @@ func (s *Service) Passkeys(ctx context.Context, userID gatehouse.ID) ([]gatehous
 // CodeNotFound). The caller has made sure it is the user asking. When it
 // was the last second factor, the recovery codes go too.
 func (s *Service) RemovePasskey(ctx context.Context, userID, id gatehouse.ID) error {
-	if err := s.needPasskeys(); err != nil {
-		return err
+	if s.cfg.Passkeys == nil {
+		return &gatehouse.Error{Code: gatehouse.CodeMFAPasskeyNotEnabled, Err: errors.New("mfa: no passkey store")}
 	}
 	if err := s.cfg.Passkeys.DeletePasskey(ctx, userID, id); err != nil {
 		return err

@@ -1011,3 +1011,50 @@ func TestFinishPasskeyLoginRetry(t *testing.T) {
 		t.Errorf("verified, after an unverified try: %v, %v", id, err)
 	}
 }
+
+// TestPasskeysStoredCeremoniesOff turns the ceremonies off over a store
+// that holds a passkey: it still counts, so the login still asks for a
+// second step (a recovery code then), and it can still be removed.
+func TestPasskeysStoredCeremoniesOff(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newEnv(t)
+	p, codes := e.register(t, e.ann, webauthntest.New(rpOrigin), "laptop")
+	same := func(b []byte) ([]byte, error) { return b, nil }
+	off, err := mfa.New(mfa.Config{
+		TOTP: e.store, RecoveryCodes: e.store, Challenges: e.store, Seal: same, Open: same,
+		RecoveryKey: []byte("recovery code key of 32 bytes or more"), Now: e.clk.Now,
+		Passkeys: e.store,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if off.PasskeysEnabled() || !off.PasskeysStored() {
+		t.Errorf("PasskeysEnabled %v, PasskeysStored %v; want false, true", off.PasskeysEnabled(), off.PasskeysStored())
+	}
+	if on, err := off.Enabled(ctx, e.ann.ID); err != nil || !on {
+		t.Fatalf("Enabled with the ceremonies off: %v, %v; want the stored passkey to count", on, err)
+	}
+	_, err = off.BeginPasskey(ctx, e.ann)
+	wantCode(t, "BeginPasskey with the ceremonies off", err, gatehouse.CodeMFAPasskeyNotEnabled)
+	token, err := off.Challenge(ctx, e.ann.ID, "jwt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := off.Complete(ctx, token, codes[0]); err != nil {
+		t.Errorf("Complete with a recovery code: %v", err)
+	}
+	if keys, err := off.Passkeys(ctx, e.ann.ID); err != nil || len(keys) != 1 {
+		t.Errorf("Passkeys: %d, %v", len(keys), err)
+	}
+	if err := off.RemovePasskey(ctx, e.ann.ID, p.ID); err != nil {
+		t.Fatalf("RemovePasskey: %v", err)
+	}
+	if on, err := off.Enabled(ctx, e.ann.ID); err != nil || on {
+		t.Errorf("Enabled after the removal: %v, %v", on, err)
+	}
+	if _, err := mfa.New(mfa.Config{TOTP: e.store, RecoveryCodes: e.store, Challenges: e.store, Seal: same, Open: same,
+		Passkeys: e.store, RPID: rpID}); err == nil {
+		t.Error("New with an RPID but no Nonces or origins: no error")
+	}
+}

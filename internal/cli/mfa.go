@@ -52,9 +52,12 @@ func newMFA(c *config, db *database, secret, publicURL string, now func() time.T
 		Issuer:        serviceName,
 		Now:           now,
 		Settings:      db.Settings,
+		// Without an RP ID the ceremonies are off, but the passkeys users
+		// have still ask for a second step.
+		Passkeys: db.MFA,
 	}
 	if rpID != "" {
-		cfg.Passkeys, cfg.Nonces, cfg.RPID, cfg.RPOrigins = db.MFA, db.Nonces, rpID, origins
+		cfg.Nonces, cfg.RPID, cfg.RPOrigins = db.Nonces, rpID, origins
 	}
 	s, err := mfa.New(cfg)
 	if err != nil {
@@ -80,7 +83,8 @@ func passkeyParty(c *config, publicURL string, log *slog.Logger) (rpID string, o
 		if ip, err := netip.ParseAddr(rpID); err == nil {
 			if !ip.IsLoopback() && !ip.IsUnspecified() {
 				log.Info("passkeys are off: the public URL's host is an IP address, and passkeys are bound to a domain; "+
-					"set GATEHOUSE_PUBLIC_URL or GATEHOUSE_PASSKEY_RP_ID", "public_url", publicURL)
+					"set GATEHOUSE_PUBLIC_URL or GATEHOUSE_PASSKEY_RP_ID (passkeys users have still ask for a second step)",
+					"public_url", publicURL)
 				return "", nil, nil
 			}
 			rpID = "localhost"

@@ -197,6 +197,18 @@ func TestServePasskeys(t *testing.T) {
 		t.Errorf("the passkey login replayed: %d %s", status, b)
 	}
 
+	// An instance whose public URL is an IP address cannot run the
+	// ceremonies, but the passkey still asks for a second step there.
+	ipOnly := startServer(t, e, "--database-url", dbURL, "--rate-limit", "off", "--public-url", "http://192.0.2.10:8000")
+	if status, _ := do(t, "POST", ipOnly.URL+"/auth/jwt/passkey/begin", nil, jsonHeader); status != http.StatusNotFound {
+		t.Errorf("POST /auth/jwt/passkey/begin with passkeys off: %d, want 404", status)
+	}
+	form := url.Values{"username": {"pat@example.com"}, "password": {testPassword}}.Encode()
+	status, b = do(t, "POST", ipOnly.URL+"/auth/jwt/login", strings.NewReader(form), http.Header{"Content-Type": {"application/x-www-form-urlencoded"}})
+	if status != http.StatusUnauthorized || !strings.Contains(string(b), `"detail":"LOGIN_MFA_REQUIRED"`) {
+		t.Errorf("password login of a passkey user with passkeys off: %d %s, want 401 LOGIN_MFA_REQUIRED", status, b)
+	}
+
 	createUser(t, e, dbURL, "--email", "root@example.com", "--superuser")
 	other := startServer(t, e, "--database-url", dbURL, "--rate-limit", "off")
 	root := login(t, s.URL, "root@example.com", testPassword)
@@ -206,7 +218,7 @@ func TestServePasskeys(t *testing.T) {
 		t.Fatalf("PUT /mfa/policy: %d %s", status, b)
 	}
 	register(t, other.URL, "new@example.com", testPassword)
-	form := url.Values{"username": {"new@example.com"}, "password": {testPassword}}.Encode()
+	form = url.Values{"username": {"new@example.com"}, "password": {testPassword}}.Encode()
 	status, b = do(t, "POST", other.URL+"/auth/jwt/login", strings.NewReader(form), http.Header{"Content-Type": {"application/x-www-form-urlencoded"}})
 	if status != http.StatusUnauthorized || !strings.Contains(string(b), `"detail":"LOGIN_MFA_SETUP_REQUIRED"`) {
 		t.Errorf("login at the other instance of a user without a second factor: %d %s", status, b)
