@@ -73,12 +73,7 @@ func (a *api) oauthMFA(w http.ResponseWriter, r *http.Request, u *gatehouse.User
 // the login (LOGIN_MFA_SETUP_REQUIRED), the mfa_token alone completes it.
 func (a *api) mfaLogin(name string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		b, _ := a.Authenticator.Backend(name)
-		if err := a.Authenticator.CheckCrossOrigin(r, b); err != nil {
-			a.writeError(w, r, err)
-			return
-		}
-		d, ok := a.readDecoder(w, r)
+		b, d, ok := a.loginStep(w, r, name)
 		if !ok {
 			return
 		}

@@ -35,6 +35,22 @@ func toPasskeyJSON(p gatehouse.Passkey) passkeyJSON {
 	return out
 }
 
+// passkeyName refuses a passkey name longer than the service keeps.
+func passkeyName(d *decoder, name string) {
+	if utf8.RuneCountInString(name) > mfa.MaxPasskeyName {
+		d.fail("string_too_long", fmt.Sprintf("String should have at most %d characters", mfa.MaxPasskeyName), name, "name")
+	}
+}
+
+// writePasskeyCreated answers a passkey added: 201 with the passkey, and
+// the recovery codes of a first second factor, shown this once.
+func writePasskeyCreated(w http.ResponseWriter, p *gatehouse.Passkey, codes []string) {
+	writeJSON(w, http.StatusCreated, struct {
+		passkeyJSON
+		RecoveryCodes []string `json:"recovery_codes,omitempty"`
+	}{toPasskeyJSON(*p), codes})
+}
+
 // beginPasskey answers POST /users/me/mfa/passkeys/begin: the options for
 // navigator.credentials.create, and the state for the second half.
 func (a *api) beginPasskey(w http.ResponseWriter, r *http.Request) {
@@ -70,9 +86,7 @@ func (a *api) addPasskey(w http.ResponseWriter, r *http.Request) {
 	state, _ := d.str("state", true)
 	cred, _ := d.rawObject("credential", true)
 	name, _ := d.str("name", false)
-	if utf8.RuneCountInString(name) > mfa.MaxPasskeyName {
-		d.fail("string_too_long", fmt.Sprintf("String should have at most %d characters", mfa.MaxPasskeyName), name, "name")
-	}
+	passkeyName(d, name)
 	if !a.done(w, r, d) {
 		return
 	}
@@ -85,11 +99,7 @@ func (a *api) addPasskey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.record(r, succeededEvent(gatehouse.AuditMFAEnabled, auth.User.ID, "factor", "passkey", "passkey_id", p.ID.String()))
-	out := struct {
-		passkeyJSON
-		RecoveryCodes []string `json:"recovery_codes,omitempty"`
-	}{toPasskeyJSON(*p), codes}
-	writeJSON(w, http.StatusCreated, out)
+	writePasskeyCreated(w, p, codes)
 }
 
 // listPasskeys answers GET /users/me/mfa/passkeys.
@@ -232,17 +242,26 @@ func (a *api) beginPasskeyStep(name string) http.HandlerFunc {
 // readMFAToken reads the {"mfa_token"} of a step of a login at backend
 // name, cross-origin checked like the login.
 func (a *api) readMFAToken(w http.ResponseWriter, r *http.Request, name string) (string, bool) {
-	b, _ := a.Authenticator.Backend(name)
-	if err := a.Authenticator.CheckCrossOrigin(r, b); err != nil {
-		a.writeError(w, r, err)
-		return "", false
-	}
-	d, ok := a.readDecoder(w, r)
+	_, d, ok := a.loginStep(w, r, name)
 	if !ok {
 		return "", false
 	}
 	token, _ := d.str("mfa_token", true)
 	return token, a.done(w, r, d)
+}
+
+// loginStep begins a step of a login at backend name that takes a JSON
+// body: cross-origin checked like the login (a forged step would sign the
+// victim in as someone else), then the body read. It writes the refusal
+// itself.
+func (a *api) loginStep(w http.ResponseWriter, r *http.Request, name string) (*gatehouse.Backend, *decoder, bool) {
+	b, _ := a.Authenticator.Backend(name)
+	if err := a.Authenticator.CheckCrossOrigin(r, b); err != nil {
+		a.writeError(w, r, err)
+		return nil, nil, false
+	}
+	d, ok := a.readDecoder(w, r)
+	return b, d, ok
 }
 
 // beginPasskeyLogin answers POST /auth/NAME/passkey/begin: the options of
@@ -272,12 +291,7 @@ func (a *api) beginPasskeyLogin(name string) http.HandlerFunc {
 // passkey that verified its user (required) is two factors on its own.
 func (a *api) passkeyLogin(name string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		b, _ := a.Authenticator.Backend(name)
-		if err := a.Authenticator.CheckCrossOrigin(r, b); err != nil {
-			a.writeError(w, r, err)
-			return
-		}
-		d, ok := a.readDecoder(w, r)
+		b, d, ok := a.loginStep(w, r, name)
 		if !ok {
 			return
 		}
@@ -366,12 +380,7 @@ func (a *api) beginSetupTOTP(name string) http.HandlerFunc {
 // completes the login.
 func (a *api) confirmSetupTOTP(name string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		b, _ := a.Authenticator.Backend(name)
-		if err := a.Authenticator.CheckCrossOrigin(r, b); err != nil {
-			a.writeError(w, r, err)
-			return
-		}
-		d, ok := a.readDecoder(w, r)
+		_, d, ok := a.loginStep(w, r, name)
 		if !ok {
 			return
 		}
@@ -507,12 +516,7 @@ func (a *api) beginSetupPasskey(name string) http.HandlerFunc {
 // mfa_token alone then completes the login.
 func (a *api) addSetupPasskey(name string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		b, _ := a.Authenticator.Backend(name)
-		if err := a.Authenticator.CheckCrossOrigin(r, b); err != nil {
-			a.writeError(w, r, err)
-			return
-		}
-		d, ok := a.readDecoder(w, r)
+		_, d, ok := a.loginStep(w, r, name)
 		if !ok {
 			return
 		}
@@ -520,9 +524,7 @@ func (a *api) addSetupPasskey(name string) http.HandlerFunc {
 		state, _ := d.str("state", true)
 		cred, _ := d.rawObject("credential", true)
 		keyName, _ := d.str("name", false)
-		if utf8.RuneCountInString(keyName) > mfa.MaxPasskeyName {
-			d.fail("string_too_long", fmt.Sprintf("String should have at most %d characters", mfa.MaxPasskeyName), keyName, "name")
-		}
+		passkeyName(d, keyName)
 		if !a.done(w, r, d) {
 			return
 		}
@@ -545,10 +547,6 @@ func (a *api) addSetupPasskey(name string) http.HandlerFunc {
 			return
 		}
 		a.record(r, succeededEvent(gatehouse.AuditMFAEnabled, u.ID, "factor", "passkey", "passkey_id", p.ID.String(), "at", "login"))
-		out := struct {
-			passkeyJSON
-			RecoveryCodes []string `json:"recovery_codes,omitempty"`
-		}{toPasskeyJSON(*p), codes}
-		writeJSON(w, http.StatusCreated, out)
+		writePasskeyCreated(w, p, codes)
 	}
 }
