@@ -194,6 +194,18 @@ func (a *api) deleteAPIKey(w http.ResponseWriter, r *http.Request, userID, actor
 // API key), which may not manage the account beyond its scopes.
 func scoped(auth *gatehouse.Auth) bool { return auth.Principal.Scopes != nil }
 
+// owner authenticates a request that manages the caller's own account
+// (password, e-mail, second factors, linked accounts). API keys may read
+// the account but not manage it: a leaked key must not change how the
+// account logs in, so they get 403.
+func (a *api) owner(r *http.Request) (*gatehouse.Auth, error) {
+	auth, err := a.authenticate(r, a.user)
+	if err == nil && scoped(auth) {
+		err = &gatehouse.Error{Code: gatehouse.CodeForbidden}
+	}
+	return auth, err
+}
+
 // authorize answers POST /authorize {"action","resource":{…}} for other
 // services: the configured policies decide, deny by default.
 func (a *api) authorize(w http.ResponseWriter, r *http.Request) {

@@ -208,10 +208,7 @@ func (a *api) writeMFAStatus(w http.ResponseWriter, r *http.Request, u *gatehous
 // beginTOTP answers POST /users/me/mfa/totp: a new secret for the
 // caller's authenticator app, a second factor once confirmed.
 func (a *api) beginTOTP(w http.ResponseWriter, r *http.Request) {
-	auth, err := a.authenticate(r, a.user)
-	if err == nil && scoped(auth) {
-		err = &gatehouse.Error{Code: gatehouse.CodeForbidden}
-	}
+	auth, err := a.owner(r)
 	if err != nil {
 		a.writeError(w, r, err)
 		return

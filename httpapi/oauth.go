@@ -350,10 +350,7 @@ func (a *api) listOAuthAccounts(w http.ResponseWriter, r *http.Request) {
 // unlinkOAuthAccount answers DELETE /users/me/oauth-accounts/{id}, refusing
 // to take away a user's last way to log in.
 func (a *api) unlinkOAuthAccount(w http.ResponseWriter, r *http.Request) {
-	auth, err := a.authenticate(r, a.user)
-	if err == nil && scoped(auth) {
-		err = &gatehouse.Error{Code: gatehouse.CodeForbidden}
-	}
+	auth, err := a.owner(r)
 	if err != nil {
 		a.writeError(w, r, err)
 		return

@@ -54,10 +54,7 @@ func writePasskeyCreated(w http.ResponseWriter, p *gatehouse.Passkey, codes []st
 // beginPasskey answers POST /users/me/mfa/passkeys/begin: the options for
 // navigator.credentials.create, and the state for the second half.
 func (a *api) beginPasskey(w http.ResponseWriter, r *http.Request) {
-	auth, err := a.authenticate(r, a.user)
-	if err == nil && scoped(auth) {
-		err = &gatehouse.Error{Code: gatehouse.CodeForbidden}
-	}
+	auth, err := a.owner(r)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -356,15 +353,10 @@ func (a *api) beginSetupTOTP(name string) http.HandlerFunc {
 		if !ok {
 			return
 		}
-		ctx := r.Context()
-		pending, err := a.MFA.Pending(ctx, token)
-		var u *gatehouse.User
-		if err == nil {
-			u, err = a.pendingUser(r, pending, name)
-		}
+		_, u, err := a.pendingLogin(r, token, name)
 		var e mfa.Enrolment
 		if err == nil {
-			e, err = a.MFA.BeginTOTPStep(ctx, token, u)
+			e, err = a.MFA.BeginTOTPStep(r.Context(), token, u)
 		}
 		if err != nil {
 			a.writeError(w, r, err)
@@ -390,10 +382,7 @@ func (a *api) confirmSetupTOTP(name string) http.HandlerFunc {
 			return
 		}
 		ctx := r.Context()
-		pending, err := a.MFA.Pending(ctx, token)
-		if err == nil {
-			_, err = a.pendingUser(r, pending, name)
-		}
+		pending, _, err := a.pendingLogin(r, token, name)
 		if err == nil {
 			err = a.check(r, a.limits.policy(mfaPolicy), pending.UserID.String(), gatehouse.AuditMFAChallengeFailed)
 		}
@@ -414,18 +403,25 @@ func (a *api) confirmSetupTOTP(name string) http.HandlerFunc {
 	}
 }
 
-// pendingUser is the user whose login at backend name a pending challenge
-// continues, if that user may still log in.
-func (a *api) pendingUser(r *http.Request, c *gatehouse.MFAChallenge, name string) (*gatehouse.User, error) {
+// pendingLogin returns the live challenge of an mfa_token of a login at
+// backend name, and its user, if that user may still log in.
+func (a *api) pendingLogin(r *http.Request, token, name string) (*gatehouse.MFAChallenge, *gatehouse.User, error) {
+	c, err := a.MFA.Pending(r.Context(), token)
+	if err != nil {
+		return nil, nil, err
+	}
 	if c.Backend != name {
-		return nil, &gatehouse.Error{Code: gatehouse.CodeMFABadToken}
+		return nil, nil, &gatehouse.Error{Code: gatehouse.CodeMFABadToken}
 	}
 	u, err := a.Manager.Users.FindUserByID(r.Context(), c.UserID)
 	if gatehouse.ErrorCode(err) == gatehouse.CodeNotFound || err == nil && !u.IsActive {
 		// Deleted or deactivated since the password step.
-		return nil, &gatehouse.Error{Code: gatehouse.CodeMFABadToken}
+		return nil, nil, &gatehouse.Error{Code: gatehouse.CodeMFABadToken}
 	}
-	return u, err
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, u, nil
 }
 
 type mfaPolicyJSON struct {
@@ -492,15 +488,10 @@ func (a *api) beginSetupPasskey(name string) http.HandlerFunc {
 		if !ok {
 			return
 		}
-		ctx := r.Context()
-		pending, err := a.MFA.Pending(ctx, token)
-		var u *gatehouse.User
-		if err == nil {
-			u, err = a.pendingUser(r, pending, name)
-		}
+		_, u, err := a.pendingLogin(r, token, name)
 		var c mfa.Ceremony
 		if err == nil {
-			c, err = a.MFA.BeginSetupPasskey(ctx, token, u)
+			c, err = a.MFA.BeginSetupPasskey(r.Context(), token, u)
 		}
 		if err != nil {
 			a.writeError(w, r, err)
@@ -529,11 +520,7 @@ func (a *api) addSetupPasskey(name string) http.HandlerFunc {
 			return
 		}
 		ctx := r.Context()
-		pending, err := a.MFA.Pending(ctx, token)
-		var u *gatehouse.User
-		if err == nil {
-			u, err = a.pendingUser(r, pending, name)
-		}
+		_, u, err := a.pendingLogin(r, token, name)
 		if err != nil {
 			a.writeError(w, r, err)
 			return

@@ -29,12 +29,7 @@ func (a *api) patchMe(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	auth, err := a.authenticate(r, a.user)
-	if err == nil && scoped(auth) {
-		// An API key reads the account but does not manage it: a leaked
-		// key must not change the password or the e-mail.
-		err = &gatehouse.Error{Code: gatehouse.CodeForbidden}
-	}
+	auth, err := a.owner(r)
 	if err != nil {
 		a.writeError(w, r, err)
 		return

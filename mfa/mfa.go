@@ -194,29 +194,46 @@ func (s *Service) ConfirmTOTP(ctx context.Context, userID gatehouse.ID, code str
 // Enabled reports whether the user has a second factor (a confirmed
 // TOTP, a passkey): a second step is due at every login.
 func (s *Service) Enabled(ctx context.Context, userID gatehouse.ID) (bool, error) {
-	st, err := s.factors(ctx, userID)
-	return st.TOTP || st.Passkeys > 0, err
+	if on, err := s.totpOn(ctx, userID); err != nil || on {
+		return on, err
+	}
+	n, err := s.passkeyCount(ctx, userID)
+	return n > 0, err
 }
 
 // factors returns the user's second factors, without recovery codes.
 func (s *Service) factors(ctx context.Context, userID gatehouse.ID) (Status, error) {
 	var st Status
+	var err error
+	if st.TOTP, err = s.totpOn(ctx, userID); err != nil {
+		return Status{}, err
+	}
+	if st.Passkeys, err = s.passkeyCount(ctx, userID); err != nil {
+		return Status{}, err
+	}
+	return st, nil
+}
+
+// totpOn reports whether the user has a confirmed TOTP.
+func (s *Service) totpOn(ctx context.Context, userID gatehouse.ID) (bool, error) {
 	t, err := s.cfg.TOTP.FindTOTP(ctx, userID)
 	switch gatehouse.ErrorCode(err) {
 	case "":
-		st.TOTP = t.Confirmed()
+		return t.Confirmed(), nil
 	case gatehouse.CodeNotFound:
-	default:
-		return Status{}, err
+		return false, nil
 	}
-	if s.cfg.Passkeys != nil {
-		keys, err := s.cfg.Passkeys.ListPasskeys(ctx, userID)
-		if err != nil {
-			return Status{}, err
-		}
-		st.Passkeys = len(keys)
+	return false, err
+}
+
+// passkeyCount returns how many passkeys the user has; none without a
+// passkey store.
+func (s *Service) passkeyCount(ctx context.Context, userID gatehouse.ID) (int, error) {
+	if s.cfg.Passkeys == nil {
+		return 0, nil
 	}
-	return st, nil
+	keys, err := s.cfg.Passkeys.ListPasskeys(ctx, userID)
+	return len(keys), err
 }
 
 // Status is what a user's account page shows of their second factors.
@@ -261,10 +278,10 @@ func (s *Service) CheckCode(ctx context.Context, userID gatehouse.ID, code strin
 	}
 	if t == nil {
 		// Recovery codes stand in for passkeys too.
-		switch on, err := s.Enabled(ctx, userID); {
+		switch n, err := s.passkeyCount(ctx, userID); {
 		case err != nil:
 			return err
-		case !on:
+		case n == 0:
 			return &gatehouse.Error{Code: gatehouse.CodeMFATOTPNotEnabled}
 		}
 	}

@@ -164,13 +164,15 @@ func (s *Service) FinishPasskey(ctx context.Context, u *gatehouse.User, state, n
 	if err != nil {
 		return nil, nil, err
 	}
-	had, err := s.Enabled(ctx, u.ID)
-	if err != nil {
-		return nil, nil, err
-	}
 	wu, _, err := s.loadUser(ctx, u.ID, u.Email)
 	if err != nil {
 		return nil, nil, err
+	}
+	had := len(wu.credentials) > 0
+	if !had {
+		if had, err = s.totpOn(ctx, u.ID); err != nil {
+			return nil, nil, err
+		}
 	}
 	cred, err := s.webauthn.CreateCredential(wu, st.Session, parsed)
 	if err != nil {
